@@ -1,0 +1,148 @@
+# shellcheck shell=bash
+# Shared configuration and checks for the scripts in info-v2/. Source it, do not run it.
+#
+# Configuration (environment variables, with their defaults):
+#   STAGE            dev        Zappa stage in zappa_settings.json; also the API Gateway stage
+#   DYNAMODB_TABLE   project1   the DynamoDB table
+#   AWS_REGION       from AWS_DEFAULT_REGION, then `aws configure get region`, then us-east-1
+#   AWS_ENDPOINT_URL (unset)    send every AWS call to an emulator instead of AWS
+#   PYTHON           python3    the interpreter for the tools virtualenv (.venv)
+
+# The names below are used by the scripts that source this file.
+# shellcheck disable=SC2034
+INFO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$INFO_DIR")"
+BUILD_DIR="$REPO_DIR/build"
+TOOLS_VENV="$REPO_DIR/.venv"
+LAMBDA_VENV="$REPO_DIR/.venv-lambda"
+SPEC_FILE="$REPO_DIR/info_openapi_v2.yaml"
+
+# shellcheck disable=SC2034
+STAGE="${STAGE:-dev}"
+DYNAMODB_TABLE="${DYNAMODB_TABLE:-project1}"
+PYTHON="${PYTHON:-python3}"
+# The Lambda runtime in zappa_settings.json; the package is built with the same Python.
+LAMBDA_PYTHON="python3.11"
+export STAGE DYNAMODB_TABLE
+
+# die MESSAGE: one readable line on stderr, then exit 1.
+die() {
+    printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2
+    exit 1
+}
+
+# say MESSAGE: a progress line on stderr, so stdout stays for results.
+say() {
+    printf '==> %s\n' "$*" >&2
+}
+
+# handle_help "$@": prints the usage comment at the top of the calling script for -h/--help.
+handle_help() {
+    local arg
+    for arg in "$@"; do
+        if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then
+            sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//p}' "$0"
+            exit 0
+        fi
+    done
+}
+
+# require_command NAME HINT: stop with one line when a tool is missing.
+require_command() {
+    command -v "$1" >/dev/null 2>&1 || die "'$1' was not found on PATH. $2"
+}
+
+require_aws_cli() {
+    require_command aws "Install the AWS CLI (https://aws.amazon.com/cli/) or run 'pip install awscli'."
+}
+
+# resolve_region: sets and exports AWS_REGION and AWS_DEFAULT_REGION.
+resolve_region() {
+    local region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+    if [[ -z "$region" ]]; then
+        region="$(aws configure get region 2>/dev/null || true)"
+    fi
+    AWS_REGION="${region:-us-east-1}"
+    AWS_DEFAULT_REGION="$AWS_REGION"
+    export AWS_REGION AWS_DEFAULT_REGION
+}
+
+# require_known_region: an unknown region fails here, not as a DNS error deep inside a call.
+require_known_region() {
+    "$TOOLS_VENV/bin/python" - "$AWS_REGION" <<'EOF' || die "unknown AWS region '$AWS_REGION'. Set AWS_REGION to a region such as us-east-1 or eu-west-1."
+import sys
+import boto3
+sys.exit(sys.argv[1] not in boto3.session.Session().get_available_regions("lambda"))
+EOF
+}
+
+# require_aws_credentials: sets ACCOUNT_ID, or stops with one line.
+require_aws_credentials() {
+    # shellcheck disable=SC2034
+    ACCOUNT_ID="$(aws sts get-caller-identity --query Account --output text 2>/dev/null)" ||
+        die "no usable AWS credentials. Run 'aws configure', or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+}
+
+# aws_preflight: the checks every deploy script starts with.
+aws_preflight() {
+    require_aws_cli
+    ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-local.txt" "$PYTHON"
+    resolve_region
+    require_known_region
+    require_aws_credentials
+}
+
+# require_table: the table must exist before a function is pointed at it.
+require_table() {
+    aws dynamodb describe-table --table-name "$DYNAMODB_TABLE" >/dev/null 2>&1 ||
+        die "DynamoDB table '$DYNAMODB_TABLE' not found in $AWS_REGION. Run initialize_dynamodb.sh first."
+}
+
+# zappa_setting KEY: a value of the current stage in zappa_settings.json.
+zappa_setting() {
+    "$TOOLS_VENV/bin/python" - "$INFO_DIR/zappa_settings.json" "$STAGE" "$1" <<'EOF'
+import json
+import sys
+settings_file, stage, key = sys.argv[1:]
+settings = json.load(open(settings_file))
+if stage not in settings:
+    sys.exit(f"stage '{stage}' is not in {settings_file}; add it there or set STAGE to one of {sorted(settings)}")
+print(settings[stage][key])
+EOF
+}
+
+# function_name: Zappa names the function "<project_name>-<stage>".
+function_name() {
+    printf '%s-%s\n' "$(zappa_setting project_name)" "$STAGE"
+}
+
+# ensure_venv DIR REQUIREMENTS PYTHON: creates the virtualenv and installs the pinned
+# requirements; does nothing when that file has not changed since the last install.
+ensure_venv() {
+    local venv="$1" requirements="$2" python="$3"
+    local stamp
+    stamp="$venv/.installed-$(basename "$(dirname "$requirements")")-$(basename "$requirements")"
+    require_command "$python" "Install Python 3.11 (python.org, pyenv or your package manager)."
+    if [[ ! -x "$venv/bin/python" ]]; then
+        say "creating virtualenv $venv"
+        "$python" -m venv "$venv" || die "could not create a virtualenv with $python"
+    fi
+    if ! requirements_text "$requirements" | cmp -s - "$stamp"; then
+        say "installing $(basename "$requirements") into $venv (first run only)"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements" ||
+            die "pip could not install $requirements"
+        requirements_text "$requirements" >"$stamp"
+    fi
+}
+
+# requirements_text FILE: the file and every file it includes with "-r", to notice any change.
+# shellcheck disable=SC2094
+requirements_text() {
+    local file="$1" line
+    cat "$file"
+    while read -r line; do
+        if [[ "$line" == "-r "* ]]; then
+            requirements_text "$(dirname "$file")/${line#-r }"
+        fi
+    done <"$file"
+}

@@ -1,0 +1,133 @@
+"""Fixtures that start servers, all in one place.
+
+The emulator is moto's server mode, started in this process on a loopback port. The scripts
+under test are separate processes that reach it through AWS_ENDPOINT_URL, exactly as they
+would reach AWS; tests read back what the scripts created through boto3, and the Lambda
+runner takes function code straight out of the emulator's memory.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+REPO = Path(__file__).resolve().parent.parent
+INFO_DIR = REPO / "info-v2"
+WATCHES = REPO / "watches.json"
+REGION = "us-east-1"
+HTTP_USER = "tester"
+HTTP_PASS = "s3cret-for-tests"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing answered at {url} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def emulator_url():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(url)
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def aws_env(emulator_url):
+    """The environment of a user whose AWS calls go to a freshly reset emulator."""
+    requests.post(f"{emulator_url}/moto-api/reset", timeout=10).raise_for_status()
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": emulator_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "HTTP_USER": HTTP_USER,
+        "HTTP_PASS": HTTP_PASS,
+        # The AWS CLI and tools of the test virtualenv come first, as for a user who installed them.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "DYNAMODB_TABLE", "STAGE"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def aws(aws_env):
+    """boto3 clients on the emulator, for reading back what the scripts created."""
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+
+    def client(service):
+        return session.client(service, endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+
+    return client
+
+
+def run_script(name, *args, env, check=True, timeout=900):
+    """Runs info-v2/NAME from an unrelated folder, as a user would; returns the CompletedProcess."""
+    result = subprocess.run(
+        ["bash", str(INFO_DIR / name), *args],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{name} {' '.join(args)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="module")
+def loaded_table(aws_env):
+    """The default table, created and filled from watches.json by initialize_dynamodb.sh."""
+    run_script("initialize_dynamodb.sh", env=aws_env)
+    return "project1"
+
+
+@pytest.fixture(scope="module")
+def local_service(aws_env, loaded_table):
+    """server.py under uvicorn on a free loopback port, against the emulator's table."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=INFO_DIR,
+        env=aws_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(base + "/")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Usage: tests/run.sh [PYTEST ARGS...]
+#
+# Runs the whole test suite from any folder: creates .venv with the pinned test
+# requirements on first use, checks style (ruff, shellcheck), then runs pytest.
+# Needs bash and Python 3.11; the tests start their own AWS emulator on loopback.
+# Example: tests/run.sh -k loader -x
+set -euo pipefail
+# shellcheck source=../info-v2/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/common.sh"
+handle_help "$@"
+
+ensure_venv "$TOOLS_VENV" "$REPO_DIR/tests/requirements.txt" "$PYTHON"
+cd "$REPO_DIR"
+say "ruff"
+"$TOOLS_VENV/bin/ruff" check --quiet .
+"$TOOLS_VENV/bin/ruff" format --check --quiet .
+say "shellcheck"
+"$TOOLS_VENV/bin/shellcheck" -x info-v2/*.sh tests/*.sh bench/*.sh .ci/run
+say "pytest"
+"$TOOLS_VENV/bin/python" -m pytest "$@"
