@@ -6,11 +6,13 @@ would reach AWS; tests read back what the scripts created through boto3, and the
 runner takes function code straight out of the emulator's memory.
 """
 
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -24,6 +26,9 @@ WATCHES = REPO / "watches.json"
 REGION = "us-east-1"
 HTTP_USER = "tester"
 HTTP_PASS = "s3cret-for-tests"
+
+# The in-process emulator logs every request it serves; failures are easier to read without.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def free_port():
@@ -113,14 +118,14 @@ def loaded_table(aws_env):
     return "project1"
 
 
-@pytest.fixture(scope="module")
-def local_service(aws_env, loaded_table):
-    """server.py under uvicorn on a free loopback port, against the emulator's table."""
+@contextmanager
+def serve(env):
+    """server.py under uvicorn on a free loopback port; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=INFO_DIR,
-        env=aws_env,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -131,3 +136,17 @@ def local_service(aws_env, loaded_table):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def local_service(aws_env, loaded_table):
+    """The app against the emulator's table filled from watches.json."""
+    with serve(aws_env) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def service_without_database(aws_env):
+    """The app configured with a DynamoDB endpoint where nothing listens."""
+    with serve({**aws_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}) as base:
+        yield base
