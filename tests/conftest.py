@@ -8,6 +8,7 @@ runner takes function code straight out of the emulator's memory.
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -150,3 +151,31 @@ def service_without_database(aws_env):
     """The app configured with a DynamoDB endpoint where nothing listens."""
     with serve({**aws_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def run_sh(aws_env):
+    """info-v2/run.sh as a user starts it: no AWS_ENDPOINT_URL, so it starts its own DynamoDB.
+
+    Yields (base URL, process); the process runs in its own process group so a test can
+    press Ctrl-C the way a terminal does, to the whole group.
+    """
+    port, db_port = free_port(), free_port()
+    env = {k: v for k, v in aws_env.items() if not k.startswith("AWS_")}
+    env.update(PORT=str(port), DB_PORT=str(db_port), HTTP_USER="watch", HTTP_PASS="watch-local")
+    process = subprocess.Popen(
+        ["bash", str(INFO_DIR / "run.sh")],
+        cwd="/",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/", timeout=300)
+        yield f"http://127.0.0.1:{port}", db_port, process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

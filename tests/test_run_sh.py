@@ -1,0 +1,31 @@
+"""info-v2/run.sh end to end: its own emulator, the catalogue, the README curl examples."""
+
+import os
+import signal
+import socket
+
+import requests
+
+
+def port_is_open(port):
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_run_sh_serves_the_catalogue_and_stops_everything_on_ctrl_c(run_sh):
+    base, db_port, process = run_sh
+    auth = ("watch", "watch-local")
+
+    assert requests.get(base + "/", timeout=10).status_code == 200
+    watch = requests.get(f"{base}/info/v2/watch/CAL5185B", auth=auth, timeout=10)
+    assert watch.status_code == 200
+    assert watch.json()["year"] == 2016
+    assert requests.get(f"{base}/info/v2/watch/CAL5185B", timeout=10).status_code == 401
+    assert requests.get(f"{base}/info/v2/ui/", timeout=10).status_code == 200
+    assert port_is_open(db_port)
+
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert "read 4000, written 3990, skipped 10" in output
+    assert "Swagger UI" in output
+    assert not port_is_open(db_port), "run.sh left its DynamoDB emulator running"
