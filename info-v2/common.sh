@@ -7,12 +7,13 @@
 #   AWS_REGION       from AWS_DEFAULT_REGION, then `aws configure get region`, then us-east-1
 #   AWS_ENDPOINT_URL (unset)    send every AWS call to an emulator instead of AWS
 #   PYTHON           python3    the interpreter for the tools virtualenv (.venv)
+#   BUILD_DIR        build/     packages, rendered documents and the endpoint file
 
 # The names below are used by the scripts that source this file.
 # shellcheck disable=SC2034
 INFO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(dirname "$INFO_DIR")"
-BUILD_DIR="$REPO_DIR/build"
+BUILD_DIR="${BUILD_DIR:-$REPO_DIR/build}"
 TOOLS_VENV="$REPO_DIR/.venv"
 LAMBDA_VENV="$REPO_DIR/.venv-lambda"
 SPEC_FILE="$REPO_DIR/info_openapi_v2.yaml"
@@ -29,6 +30,11 @@ export STAGE DYNAMODB_TABLE
 die() {
     printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2
     exit 1
+}
+
+# last_line TEXT: the last non-blank line, to quote a long tool output in one line.
+last_line() {
+    printf '%s\n' "$1" | awk 'NF { line = $0 } END { print line }'
 }
 
 # say MESSAGE: a progress line on stderr, so stdout stays for results.
@@ -113,7 +119,9 @@ EOF
 
 # function_name: Zappa names the function "<project_name>-<stage>".
 function_name() {
-    printf '%s-%s\n' "$(zappa_setting project_name)" "$STAGE"
+    local project
+    project="$(zappa_setting project_name)" || exit 1
+    printf '%s-%s\n' "$project" "$STAGE"
 }
 
 # ensure_venv DIR REQUIREMENTS PYTHON: creates the virtualenv and installs the pinned

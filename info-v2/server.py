@@ -99,7 +99,9 @@ def database_unavailable(request, error):
         code = error.response["Error"]["Code"]
         if code not in BUSY_CODES:
             log.exception("DynamoDB refused a request")
-            return problem(500, "Internal Server Error", f"The database refused the request ({code}).")
+            return problem(
+                500, "Internal Server Error", f"The database refused the request ({code})."
+            )
         detail = f"The database is busy or unavailable ({code})."
     else:
         detail = f"The database cannot be reached ({type(error).__name__})."

@@ -16,6 +16,6 @@ say "ruff"
 "$TOOLS_VENV/bin/ruff" check --quiet .
 "$TOOLS_VENV/bin/ruff" format --check --quiet .
 say "shellcheck"
-"$TOOLS_VENV/bin/shellcheck" -x info-v2/*.sh tests/*.sh bench/*.sh .ci/run
+"$TOOLS_VENV/bin/shellcheck" -x info-v2/*.sh tests/*.sh .ci/run
 say "pytest"
 "$TOOLS_VENV/bin/python" -m pytest "$@"

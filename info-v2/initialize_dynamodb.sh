@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Usage: info-v2/initialize_dynamodb.sh [--table NAME] [--region REGION] [--file PATH]
+#
+# Creates the DynamoDB table of the Watch Info Service (partition key sku, type S, on-demand
+# billing) unless it exists, waits until it is active, then loads the catalogue into it with
+# load_watches.py: records that cannot be stored are listed with the reason, and the run ends
+# with "read N, written W, skipped S" and a check that the table holds every written item.
+# Safe to re-run: an existing table is reused and items are overwritten, never duplicated.
+#
+#   --table NAME      table name (default: $DYNAMODB_TABLE, else project1)
+#   --region REGION   AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the AWS CLI's
+#                     configured region, else us-east-1)
+#   --file PATH       JSON array of watch records (default: watches.json of this repository)
+#   -h, --help        show this help
+#
+# Needs the AWS CLI and credentials; set AWS_ENDPOINT_URL to use a local DynamoDB instead.
+# Example: info-v2/initialize_dynamodb.sh --table project1 --region eu-west-1
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
+
+WATCHES_FILE="$REPO_DIR/watches.json"
+LOADER="$INFO_DIR/load_watches.py"
+export AWS_PAGER="" # AWS CLI v2 would page the output of describe-table
+# describe-table --query printing the key schema and the type of sku, "sku:HASH<TAB>S" for ours.
+KEY_QUERY="[join(' ', Table.KeySchema[].join(':', [AttributeName, KeyType])),
+    Table.AttributeDefinitions[?AttributeName=='sku'].AttributeType | [0]]"
+
+# parse_options "$@": sets DYNAMODB_TABLE, AWS_REGION and WATCHES_FILE.
+parse_options() {
+    while (($#)); do
+        case "$1" in
+        --table | --region | --file)
+            (($# >= 2)) || die "option $1 needs a value. See --help."
+            set_option "$1" "$2"
+            shift 2
+            ;;
+        --table=* | --region=* | --file=*)
+            set_option "${1%%=*}" "${1#*=}"
+            shift
+            ;;
+        *)
+            die "unknown option '$1'. See --help."
+            ;;
+        esac
+    done
+}
+
+set_option() {
+    [[ -n "$2" ]] || die "option $1 needs a non-empty value. See --help."
+    case "$1" in
+    --table) DYNAMODB_TABLE="$2" ;;
+    --region) export AWS_REGION="$2" AWS_DEFAULT_REGION="$2" ;;
+    --file) WATCHES_FILE="$2" ;;
+    esac
+}
+
+# check_input_file: a file we cannot load stops the run before anything is created.
+check_input_file() {
+    [[ -e "$WATCHES_FILE" ]] || die "input file '$WATCHES_FILE' does not exist."
+    [[ -f "$WATCHES_FILE" ]] || die "input file '$WATCHES_FILE' is not a regular file."
+    [[ -r "$WATCHES_FILE" ]] || die "input file '$WATCHES_FILE' is not readable."
+}
+
+# check_input_json: one line on stderr and exit 2 when the file is not a JSON array.
+check_input_json() {
+    "$TOOLS_VENV/bin/python" "$LOADER" --check --file "$WATCHES_FILE"
+}
+
+# ensure_table: creates the table, or reuses it when its key is sku (S).
+ensure_table() {
+    local key_schema
+    if key_schema="$(aws dynamodb describe-table --table-name "$DYNAMODB_TABLE" \
+        --query "$KEY_QUERY" --output text 2>"$ERROR_FILE")"; then
+        [[ "$key_schema" == $'sku:HASH\tS' ]] ||
+            die "table '$DYNAMODB_TABLE' already exists in $AWS_REGION with another key (key ${key_schema%%$'\t'*}, type of sku ${key_schema#*$'\t'}); this service needs partition key sku of type S. Choose another --table."
+        say "reusing table $DYNAMODB_TABLE in $AWS_REGION"
+    elif grep -q ResourceNotFoundException "$ERROR_FILE"; then
+        say "creating table $DYNAMODB_TABLE in $AWS_REGION"
+        aws dynamodb create-table --table-name "$DYNAMODB_TABLE" \
+            --attribute-definitions AttributeName=sku,AttributeType=S \
+            --key-schema AttributeName=sku,KeyType=HASH \
+            --billing-mode PAY_PER_REQUEST >/dev/null 2>"$ERROR_FILE" ||
+            die "could not create table '$DYNAMODB_TABLE': $(tail -n 1 "$ERROR_FILE")"
+    else
+        die "could not read table '$DYNAMODB_TABLE': $(tail -n 1 "$ERROR_FILE")"
+    fi
+    say "waiting until table $DYNAMODB_TABLE is active"
+    aws dynamodb wait table-exists --table-name "$DYNAMODB_TABLE" 2>"$ERROR_FILE" ||
+        die "table '$DYNAMODB_TABLE' did not become active: $(tail -n 1 "$ERROR_FILE")"
+}
+
+main() {
+    parse_options "$@"
+    check_input_file
+    aws_preflight
+    check_input_json
+    ERROR_FILE="$(mktemp)"
+    trap 'rm -f "$ERROR_FILE"' EXIT
+    ensure_table
+    say "loading $WATCHES_FILE into table $DYNAMODB_TABLE"
+    "$TOOLS_VENV/bin/python" "$LOADER" --table "$DYNAMODB_TABLE" --file "$WATCHES_FILE"
+}
+
+main "$@"

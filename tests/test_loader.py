@@ -1,0 +1,438 @@
+"""initialize_dynamodb.sh and its loader, load_watches.py, against the emulator.
+
+The scripts run as a user runs them; the tests read the table back with boto3 and compare
+it with what the documented cleaning rules (restated here, not imported) say it must hold.
+Each test uses its own table, so the tests do not depend on one another's order.
+"""
+
+import importlib
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from conftest import INFO_DIR, WATCHES, run_script
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SKIP_LINE = re.compile(r"skipped record #(\d+) \(sku .*\): (.*)")
+
+
+def cleaned(raw):
+    """The documented cleaning, restated: no leading BOM, no outer whitespace, no empties."""
+    item = {}
+    for key, value in raw.items():
+        if isinstance(value, str):
+            value = value.removeprefix("\ufeff").strip()
+        if value is not None and value != "":
+            item[key] = value
+    return item
+
+
+def expected_from_export(records):
+    """{sku: item} the table must hold and {index: reason} for the records to skip.
+
+    Restates the rules for the kinds of defect watches.json holds; a record the loader
+    skips for any other reason makes the comparison fail.
+    """
+    stored, first_index, skipped = {}, {}, {}
+    for index, raw in enumerate(records):
+        item = cleaned(raw)
+        if "sku" not in item:
+            skipped[index] = "no sku"
+        elif not re.fullmatch("[0-9]+", item["year"]):
+            skipped[index] = "year: "
+        elif item["status"] not in ("old", "current", "outlet"):
+            skipped[index] = "status: "
+        elif item["sku"] in stored:
+            item["year"] = int(item["year"])
+            kind = "identical" if item == stored[item["sku"]] else "conflicting"
+            skipped[index] = f"{kind} duplicate of record #{first_index[item['sku']]}"
+        else:
+            item["year"] = int(item["year"])
+            stored[item["sku"]] = item
+            first_index[item["sku"]] = index
+    return stored, skipped
+
+
+def scan(aws, table, region=None):
+    """Every item of the table, as DynamoDB holds it (attribute values with their types)."""
+    client = aws("dynamodb") if region is None else regional_client(aws, region)
+    pages = client.get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page["Items"]]
+
+
+def regional_client(aws, region):
+    endpoint = aws("dynamodb").meta.endpoint_url
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def as_python(items):
+    """{sku: item} with Python values; a number comes back as a Decimal, equal to its int."""
+    deserializer = TypeDeserializer()
+    items = [{key: deserializer.deserialize(value) for key, value in raw.items()} for raw in items]
+    return {item["sku"]: item for item in items}
+
+
+def skip_reasons(stdout):
+    return {int(m[1]): m[2] for m in map(SKIP_LINE.fullmatch, stdout.splitlines()) if m}
+
+
+def table_names(aws):
+    return aws("dynamodb").list_tables()["TableNames"]
+
+
+def assert_one_clean_line(result, *fragments):
+    """A failure explained in one readable line on stderr, without a traceback."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# --- the real catalogue ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    records = json.loads(WATCHES.read_text(encoding="utf-8"))
+    return records, *expected_from_export(records)
+
+
+@pytest.fixture(scope="module")
+def full_load(aws_env, aws):
+    """The script's output and the table's items; the emulator needs ~10 s per full scan."""
+    table = "loader-watches"
+    result = run_script("initialize_dynamodb.sh", "--table", table, env=aws_env)
+    return table, result, scan(aws, table)
+
+
+def test_summary_counts_add_up_and_name_each_skipped_record(full_load, catalogue):
+    table, result, _ = full_load
+    records, stored, skipped = catalogue
+    assert len(skipped) == 10  # what tools/generate_watches.py put in to be rejected
+    assert len(records) == len(stored) + len(skipped)
+    lines = result.stdout.splitlines()
+    assert lines[-2] == f"read {len(records)}, written {len(stored)}, skipped {len(skipped)}"
+    assert lines[-1] == f"verified: all {len(stored)} written items are in table {table}"
+    reasons = skip_reasons(result.stdout)
+    assert sorted(reasons) == sorted(skipped)
+    for index, reason in reasons.items():
+        assert reason.startswith(skipped[index]), (index, reason)
+
+
+def test_every_stored_item_equals_its_cleaned_record(full_load, catalogue):
+    _, _, items = full_load
+    _, stored, _ = catalogue
+    assert as_python(items) == stored
+
+
+def test_year_is_a_number_and_every_other_attribute_a_nonempty_string(full_load):
+    _, _, items = full_load
+    for item in items:
+        for name, value in item.items():
+            assert list(value) == (["N"] if name == "year" else ["S"]), (name, value)
+            assert value[next(iter(value))] != ""
+
+
+# --- each kind of irregular record ------------------------------------------------------
+
+IRREGULAR_STORED = [
+    {"sku": "CAR2110.BA0724", "type": "chrono", "status": "current", "gender": "man",
+     "year": 2017, "dial_material": "Opaline", "dial_color": "Black", "case_material": "Steel",
+     "case_form": "Round", "bracelet_material": "Steel", "movement": "Calibre 16"},
+    {"sku": "WAY111A.BA0928-AM", "type": "watch", "status": "current", "gender": "woman",
+     "year": 2019, "dial_color": "Blue", "case_material": "18K Rose Gold"},
+    {"sku": "WAZ1110.FT8023", "type": "watch", "status": "old", "gender": "man", "year": 2004,
+     "case_material": "18K  Rose Gold", "bracelet_material": "Steel", "movement": "Calibre  5"},
+    {"sku": "way2010.ba0000", "type": "watch", "status": "outlet", "gender": "man", "year": 2012,
+     "case_form": "ROUND", "dial_color": "black", "movement": "CALIBRE 5"},
+    {"sku": "WAY2010.BA0000", "type": "watch", "status": "outlet", "gender": "man", "year": 2012,
+     "case_form": "Round"},
+    {"sku": "CBN2A1A.BA0643", "type": "chrono", "status": "current", "gender": "woman",
+     "year": 2021, "case_material": "ステンレス", "dial_color": "黑色", "bracelet_material": "Кожа",
+     "dial_material": "Nacré", "movement": "Automatique"},
+    {"sku": "WAR201A.BA0723", "type": "watch", "status": "old", "gender": "man", "year": 1998,
+     "dial_color": "Tiger's eye", "bracelet_material": "Men's alligator strap",
+     "case_form": "Ladies' Cushion"},
+    {"sku": "WBP1310.FT6034", "type": "watch", "status": "current", "gender": "woman",
+     "year": 2020, "case_material": "Steel"},
+    {"sku": "CAZ1010.BA0842", "type": "chrono", "status": "old", "gender": "man", "year": 2005},
+    {"sku": "CAV511A.FC6225", "type": "chrono", "status": "old", "gender": "man", "year": 1999},
+    {"sku": "CAL5113..CI6298", "type": "chrono", "status": "current", "gender": "man",
+     "year": 2023},
+    {"sku": "CBK2112.BA0715-", "type": "chrono", "status": "current", "gender": "woman",
+     "year": 2024},
+    # Record 18 has this sku too, but a bad year: the first record that can be stored wins.
+    {"sku": "CAR1945.FK9897", "type": "chrono", "status": "old", "gender": "man", "year": 1995},
+]  # fmt: skip
+IRREGULAR_SKIPPED = {
+    12: "no sku (null)",
+    13: "no sku (the key is missing)",
+    14: "no sku (empty)",
+    15: "no sku (empty)",
+    16: "identical duplicate of record #0",
+    17: "conflicting duplicate of record #3",
+    18: "year: '19xx' is not an integer",
+    20: "year: 1700 is less than the minimum of 1800",
+    21: "status: 'discontinued' is not one of ['old', 'current', 'outlet']",
+    22: "type: 'diver' is not one of ['watch', 'chrono']",
+    23: r"dial_color: 'Bl\ud800ue' is not valid UTF-8 (lone surrogate)",
+    24: "dial_material: 104 characters, more than the 100 allowed",
+    25: "sku: 'WBN2010/BA0628' does not match",
+    26: "Additional properties are not allowed ('colour' was unexpected)",
+    27: "'gender' is a required property",
+    28: "the record is a string, not an object",
+}
+
+
+@pytest.fixture(scope="module")
+def irregular_load(aws_env):
+    table = "loader-irregular"
+    args = ["--table", table, "--file", str(FIXTURES / "irregular_watches.json")]
+    return table, args, run_script("initialize_dynamodb.sh", *args, env=aws_env)
+
+
+def test_irregular_records_are_cleaned_or_skipped_with_the_reason(irregular_load, aws):
+    table, _, result = irregular_load
+    reasons = skip_reasons(result.stdout)
+    assert sorted(reasons) == sorted(IRREGULAR_SKIPPED)
+    for index, reason in reasons.items():
+        assert reason.startswith(IRREGULAR_SKIPPED[index]), (index, reason)
+    assert "read 29, written 13, skipped 16" in result.stdout.splitlines()
+    assert as_python(scan(aws, table)) == {item["sku"]: item for item in IRREGULAR_STORED}
+
+
+def test_rerun_reuses_the_table_and_duplicates_nothing(irregular_load, aws_env, aws):
+    table, args, first = irregular_load
+    before = scan(aws, table)
+    again = run_script("initialize_dynamodb.sh", *args, env=aws_env)
+    assert f"reusing table {table}" in again.stderr
+    assert again.stdout == first.stdout
+    assert sorted(scan(aws, table), key=str) == sorted(before, key=str)
+
+
+def test_region_option_chooses_where_the_table_is_made(aws_env, aws, tmp_path):
+    watch = {"sku": "WAY111A.BA0928", "type": "watch", "status": "old", "gender": "man"}
+    source = tmp_path / "one.json"
+    source.write_text(json.dumps([watch | {"year": "2001"}]), encoding="utf-8")
+    args = ["--table", "loader-region", "--region", "eu-west-1", "--file", str(source)]
+    result = run_script("initialize_dynamodb.sh", *args, env=aws_env)
+    assert "read 1, written 1, skipped 0" in result.stdout
+    assert "loader-region" not in table_names(aws)
+    assert as_python(scan(aws, "loader-region", "eu-west-1")) == {
+        watch["sku"]: watch | {"year": 2001}
+    }
+
+
+# --- failures: one line, non-zero exit, nothing created ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "status", "fragments"),
+    [
+        ("/nonexistent/watches.json", 1, ["does not exist"]),
+        (FIXTURES, 1, ["is not a regular file"]),
+        (FIXTURES / "malformed.json", 2, ["is not valid JSON", "line 3, column 1"]),
+        (FIXTURES / "not_an_array.json", 2, ["must hold a JSON array", "not an object"]),
+    ],
+    ids=["missing", "directory", "malformed", "not-an-array"],
+)
+def test_unusable_file_stops_before_creating_the_table(aws_env, aws, source, status, fragments):
+    table = "loader-bad-file"
+    result = run_script(
+        "initialize_dynamodb.sh", "--table", table, "--file", str(source), env=aws_env, check=False
+    )
+    assert result.returncode == status
+    assert_one_clean_line(result, *fragments)
+    assert table not in table_names(aws)
+
+
+def test_no_credentials(aws_env, aws, tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    env = {
+        key: value
+        for key, value in aws_env.items()
+        if key not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE")
+    }
+    env |= {
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        "AWS_CONFIG_FILE": str(empty),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = run_script("initialize_dynamodb.sh", "--table", "loader-nocreds", env=env, check=False)
+    assert_one_clean_line(result, "credentials")
+    assert "loader-nocreds" not in table_names(aws)
+
+
+def test_missing_aws_cli(aws_env):
+    path = [d for d in aws_env["PATH"].split(os.pathsep) if not (Path(d) / "aws").exists()]
+    env = aws_env | {"PATH": os.pathsep.join(path)}
+    result = run_script("initialize_dynamodb.sh", env=env, check=False)
+    assert_one_clean_line(result, "'aws' was not found")
+
+
+def test_existing_table_with_another_key_is_left_alone(aws_env, aws):
+    table = "loader-other-key"
+    aws("dynamodb").create_table(
+        TableName=table,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    result = run_script("initialize_dynamodb.sh", "--table", table, env=aws_env, check=False)
+    assert_one_clean_line(result, table, "id:HASH", "partition key sku")
+    assert scan(aws, table) == []
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--table"], ["--file", ""]])
+def test_bad_options(aws_env, args):
+    result = run_script("initialize_dynamodb.sh", *args, env=aws_env, check=False)
+    assert result.returncode == 1
+    assert_one_clean_line(result, "See --help")
+
+
+def test_help(aws_env):
+    result = run_script("initialize_dynamodb.sh", "--help", env=aws_env)
+    assert result.stdout.startswith("Usage: info-v2/initialize_dynamodb.sh")
+    for option in ("--table NAME", "--region REGION", "--file PATH"):
+        assert option in result.stdout
+
+
+# --- the loader's public functions, in process ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loader():
+    sys.path.insert(0, str(INFO_DIR))
+    try:
+        return importlib.import_module("load_watches")
+    finally:
+        sys.path.remove(str(INFO_DIR))
+
+
+def make_table(aws, name):
+    aws("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "sku", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "sku", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def watches(count):
+    return [
+        {"sku": f"WAY{n:04d}", "type": "watch", "status": "old", "gender": "man", "year": "2001"}
+        for n in range(count)
+    ]
+
+
+def skus(start, stop):
+    return [f"WAY{n:04d}" for n in range(start, stop)]
+
+
+def inject(client, before, after):
+    """Fault injection through botocore's events around each BatchWriteItem request.
+
+    ``before(requests, context, first)`` may change the request before it is sent (``first``
+    tells the first request); ``after(parsed, context)`` may change the parsed response; both
+    get the same request context. Returns the skus of each request as sent.
+    """
+    sent = []
+
+    def before_call(params, context, **_):
+        (requests,) = params["RequestItems"].values()
+        before(requests, context, first=not sent)
+        sent.append([request["PutRequest"]["Item"]["sku"]["S"] for request in requests])
+
+    def after_call(parsed, context, **_):
+        after(parsed, context)
+
+    client.meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", before_call)
+    client.meta.events.register("after-call.dynamodb.BatchWriteItem", after_call)
+    return sent
+
+
+def test_unprocessed_items_are_retried(loader, aws):
+    table = make_table(aws, "loader-retry")
+    client = aws("dynamodb")
+
+    def send_only_22_of_the_first_request(requests, context, first):
+        if first:
+            context["held"] = requests[22:]
+            del requests[22:]
+
+    def report_them_unprocessed(parsed, context):
+        if "held" in context:
+            parsed["UnprocessedItems"] = {table: context["held"]}
+
+    sent = inject(client, send_only_22_of_the_first_request, report_them_unprocessed)
+
+    result = loader.load(watches(60), table, client, backoff_base=0.001)
+
+    assert result.summary() == "read 60, written 60, skipped 0"
+    assert sent == [skus(0, 22), skus(22, 25), skus(25, 50), skus(50, 60)]
+    assert sorted(as_python(scan(aws, table))) == skus(0, 60)
+    assert loader.verify(client, table, result.written) is None
+
+
+def test_items_never_taken_are_reported_not_lost(loader, aws):
+    table = make_table(aws, "loader-throttled")
+    client = aws("dynamodb")
+
+    def remember(requests, context, first):
+        context["requests"] = list(requests)
+
+    def always_leave_out_way0024(parsed, context):
+        held = [r for r in context["requests"] if r["PutRequest"]["Item"]["sku"]["S"] == "WAY0024"]
+        if held:
+            parsed["UnprocessedItems"] = {table: held}
+
+    sent = inject(client, remember, always_leave_out_way0024)
+
+    result = loader.load(watches(30), table, client, max_attempts=3, backoff_base=0.001)
+
+    assert sent == [skus(0, 25), ["WAY0024"], ["WAY0024"], skus(25, 30)]
+    assert result.summary() == "read 30, written 29, skipped 1"
+    reason = "not written: still unprocessed after 3 attempts (throttled)"
+    assert result.skipped == [(24, "WAY0024", reason)]
+    assert "WAY0024" not in [item["sku"] for item in result.written]
+
+
+def test_item_dynamodb_refuses_is_skipped_and_the_rest_of_its_batch_stored(loader, aws):
+    table = make_table(aws, "loader-refused")
+    records = watches(3)
+    entries = [loader.Entry(index, loader.clean_record(raw)) for index, raw in enumerate(records)]
+    entries[1].item["movement"] = "x" * 410_000  # over the 400 KB item limit
+
+    skipped = loader.write_items(aws("dynamodb"), table, entries)
+
+    assert [(skip.index, skip.sku) for skip in skipped] == [(1, "WAY0001")]
+    assert skipped[0].reason.startswith("rejected by DynamoDB: ")
+    assert sorted(as_python(scan(aws, table))) == ["WAY0000", "WAY0002"]
+
+
+def test_clean_record_is_usable_on_its_own(loader):
+    raw = {"sku": "\ufeffCAR2110 ", "type": "chrono", "status": "old", "gender": "man"}
+    assert loader.clean_record(raw | {"year": " 2017", "movement": None}) == {
+        "sku": "CAR2110",
+        "type": "chrono",
+        "status": "old",
+        "gender": "man",
+        "year": 2017,
+    }
+    with pytest.raises(ValueError, match="year: 'n/a' is not an integer"):
+        loader.clean_record(raw | {"year": "n/a"})
