@@ -179,3 +179,31 @@ def run_sh(aws_env):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+# --- Lambda (issue 3): the runtime interpreter of lambda_runner.py, and a gap of the emulator ---
+
+
+@pytest.fixture(scope="session")
+def lambda_runtime_python():
+    """python3.11 with only boto3, as the Lambda runtime has (.venv-runtime, built once)."""
+    venv = REPO / ".venv-runtime"
+    requirements = REPO / "tests" / "lambda-runtime-requirements.txt"
+    result = subprocess.run(
+        ["bash", "-c", 'source info-v2/common.sh && ensure_venv "$1" "$2" python3.11', "-"]
+        + [str(venv), str(requirements)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"could not build {venv}:\n{result.stderr}")
+    return venv / "bin" / "python"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def emulator_lists_function_urls():
+    """`zappa update` calls ListFunctionUrlConfigs, which moto lacks; see lambda_runner.py."""
+    from lambda_runner import add_list_function_url_configs
+
+    add_list_function_url_configs()

@@ -1,0 +1,286 @@
+"""Benchmark the Lambda package of the service against a hand-written Flask baseline.
+
+What it does, in one run:
+1. builds both packages the same way as create_lambdas.sh: `zappa package` from a packaging
+   virtualenv with the service's zappa_settings.json (the baseline's copy only changes
+   project_name and app_function), then lambda_common.sh's add_bytecode (compiled modules);
+   so both hold Zappa's handler and runtime dependencies only:
+   - the service: info-v2 from .venv-lambda (the package create_lambdas.sh uploads);
+   - the baseline: bench/baseline/app.py (plain Flask: the same GetItem, basic auth and
+     JSON body, no Connexion, no ASGI bridge) from .venv-bench-baseline;
+2. starts moto's server in this process on a free loopback port, with one table holding
+   one watch, and unzips each package into its own folder;
+3. (a) cold start, 7 runs per package, alternating: a fresh interpreter of the runtime
+   virtualenv (.venv-runtime: python3.11 + boto3, `-I -B` like a read-only /var/task)
+   imports the handler and answers one GET (tests/lambda_worker.py, the worker of
+   tests/lambda_runner.py); the figure is the median time from process start to answer;
+   (b) warm: 1,000 GETs in one such process after 20 unmeasured ones: median and p99 of
+   the round trip (pipe + handler + GetItem on the emulator);
+   (c) the zipped size of each package; and, for reference, GetItem alone from this process;
+4. prints a table with both, the ratios and the targets: cold start <= 1.5x the baseline,
+   warm median <= 1.2x, service package < 10 MiB.
+
+Both functions read the same item from the same emulator, so the DynamoDB time is the same
+on both sides; the figures vary with the load of the machine.
+
+Usage: .venv/bin/python bench/bench_lambda.py [--cold-runs 7] [--warm-requests 1000]
+"""
+
+import argparse
+import json
+import logging
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from lambda_runner import (  # noqa: E402
+    RUNTIME_PYTHON,
+    Worker,
+    basic_auth,
+    emulator_env,
+    lambda_variables,
+    proxy_event,
+)
+
+INFO_DIR = REPO / "info-v2"
+BASELINE_DIR = REPO / "bench" / "baseline"
+OUT_DIR = REPO / "build" / "bench"
+STAGE = "dev"
+TABLE = "bench-watches"
+USER, PASSWORD = "bench", "bench-password"
+WATCH = {
+    "sku": "CAR2110.BA0724",
+    "type": "chrono",
+    "status": "current",
+    "gender": "man",
+    "year": 2017,
+    "dial_color": "Black",
+    "case_material": "Steel",
+    "movement": "Calibre 16",
+}
+MIB = 1024 * 1024
+
+
+def ensure_venv(venv, requirements, python="python3.11"):
+    """common.sh's ensure_venv: creates/updates the virtualenv when its requirements change."""
+    command = 'source info-v2/common.sh && ensure_venv "$1" "$2" "$3"'
+    subprocess.run(
+        ["bash", "-c", command, "-", str(venv), str(requirements), python], cwd=REPO, check=True
+    )
+
+
+def zappa_package(venv, project_dir, settings, output):
+    """`zappa package` of PROJECT_DIR from VENV with SETTINGS (a zappa_settings dict), then
+    the bytecode, as create_lambdas.sh builds its package."""
+    settings_file = OUT_DIR / f"{output.stem}-settings.json"
+    settings_file.write_text(json.dumps(settings))
+    env = {
+        **os.environ,
+        "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    subprocess.run(
+        [venv / "bin" / "zappa", "package", STAGE, "-s", settings_file, "-o", output],
+        cwd=project_dir,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    command = 'source info-v2/common.sh && source info-v2/lambda_common.sh && add_bytecode "$1"'
+    subprocess.run(["bash", "-c", command, "-", str(output)], cwd=REPO, check=True)
+    return output
+
+
+def build_packages():
+    service_settings = json.loads((INFO_DIR / "zappa_settings.json").read_text())
+    stage = service_settings[STAGE]
+    baseline_stage = {**stage, "project_name": "watch-baseline", "app_function": "app.app"}
+    ensure_venv(REPO / ".venv-lambda", INFO_DIR / "requirements-zappa.txt")
+    ensure_venv(REPO / ".venv-bench-baseline", BASELINE_DIR / "requirements.txt")
+    ensure_venv(REPO / ".venv-runtime", REPO / "tests" / "lambda-runtime-requirements.txt")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    return {
+        "service": zappa_package(
+            REPO / ".venv-lambda", INFO_DIR, {STAGE: stage}, OUT_DIR / "service.zip"
+        ),
+        "baseline": zappa_package(
+            REPO / ".venv-bench-baseline",
+            BASELINE_DIR,
+            {STAGE: baseline_stage},
+            OUT_DIR / "baseline.zip",
+        ),
+    }
+
+
+def start_emulator():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    dynamodb = boto3.resource(
+        "dynamodb",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    table = dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "sku", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "sku", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    table.put_item(Item=WATCH)
+    return server, url, table
+
+
+def get_item_latencies(table, requests):
+    """GetItem alone on the emulator: both functions' warm figures include it."""
+    latencies = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        table.get_item(Key={"sku": WATCH["sku"]})
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+class Function:
+    """One unzipped package and the environment Lambda would give it."""
+
+    def __init__(self, name, package, folder, endpoint_url):
+        self.name = name
+        self.size = package.stat().st_size
+        self.task_root = folder / name
+        with zipfile.ZipFile(package) as archive:
+            archive.extractall(self.task_root)
+        configuration = {"FunctionName": f"bench-{name}", "Runtime": "python3.11"}
+        self.env = {
+            **lambda_variables(configuration, "us-east-1", self.task_root, RUNTIME_PYTHON),
+            **emulator_env(endpoint_url),
+            "DYNAMODB_TABLE": TABLE,
+            "HTTP_USER": USER,
+            "HTTP_PASS": PASSWORD,
+        }
+        self.log = folder / f"{name}.log"
+
+    def start(self):
+        return Worker(RUNTIME_PYTHON, self.task_root, "handler.lambda_handler", self.env, self.log)
+
+
+def get(worker):
+    event = proxy_event(
+        "GET",
+        f"/info/v2/watch/{WATCH['sku']}",
+        headers={"Authorization": basic_auth(USER, PASSWORD)},
+    )
+    response = worker.invoke(event)
+    if response["statusCode"] != 200 or json.loads(response["body"]) != WATCH:
+        raise SystemExit(f"unexpected answer: {response}")
+
+
+def cold_start(function):
+    """Seconds from a fresh interpreter's start to the answer of its first GET."""
+    start = time.perf_counter()
+    worker = function.start()
+    try:
+        get(worker)
+        return time.perf_counter() - start
+    finally:
+        worker.close()
+
+
+def warm_latencies(function, requests, warmup=20):
+    worker = function.start()
+    try:
+        for _ in range(warmup):
+            get(worker)
+        latencies = []
+        for _ in range(requests):
+            start = time.perf_counter()
+            get(worker)
+            latencies.append(time.perf_counter() - start)
+        return latencies
+    finally:
+        worker.close()
+
+
+def p99(values):
+    return statistics.quantiles(values, n=100)[98]
+
+
+def row(label, service, baseline, unit, target=None):
+    ratio = service / baseline
+    verdict = ""
+    if target is not None:
+        verdict = f"<= {target}x  {'ok' if ratio <= target else 'MISSED'}"
+    return (
+        f"{label:<24}{service:>10.2f} {unit:<4}{baseline:>10.2f} {unit:<4}{ratio:>7.2f}x  {verdict}"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cold-runs", type=int, default=7)
+    parser.add_argument("--warm-requests", type=int, default=1000)
+    args = parser.parse_args()
+
+    print("building both packages with zappa package ...", file=sys.stderr)
+    packages = build_packages()
+    server, url, table = start_emulator()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-lambda-") as folder:
+            functions = {
+                name: Function(name, package, Path(folder), url)
+                for name, package in packages.items()
+            }
+            cold = {name: [] for name in functions}
+            print(f"cold starts: {args.cold_runs} per package ...", file=sys.stderr)
+            for _ in range(args.cold_runs):
+                for name, function in functions.items():
+                    cold[name].append(cold_start(function))
+            print(f"warm: {args.warm_requests} GETs per package ...", file=sys.stderr)
+            warm = {
+                name: warm_latencies(function, args.warm_requests)
+                for name, function in functions.items()
+            }
+            get_item = get_item_latencies(table, args.warm_requests)
+    finally:
+        server.stop()
+
+    service, baseline = functions["service"], functions["baseline"]
+    print(f"{'':<24}{'service':>15}{'baseline':>15}{'ratio':>9}  target")
+    cold_ms = {name: statistics.median(times) * 1000 for name, times in cold.items()}
+    print(row("cold start, median", cold_ms["service"], cold_ms["baseline"], "ms", 1.5))
+    warm_ms = {name: statistics.median(times) * 1000 for name, times in warm.items()}
+    print(row("warm GET, median", warm_ms["service"], warm_ms["baseline"], "ms", 1.2))
+    warm_p99 = {name: p99(times) * 1000 for name, times in warm.items()}
+    print(row("warm GET, p99", warm_p99["service"], warm_p99["baseline"], "ms"))
+    print(row("package, zipped", service.size / MIB, baseline.size / MIB, "MiB"))
+    print(f"GetItem alone on the emulator, median: {statistics.median(get_item) * 1000:.2f} ms")
+    size_ok = "ok" if service.size < 10 * MIB else "MISSED"
+    print(f"service package < 10 MiB: {size_ok}")
+    print(
+        "cold runs (ms): "
+        + "; ".join(
+            f"{name} " + " ".join(f"{t * 1000:.0f}" for t in times) for name, times in cold.items()
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

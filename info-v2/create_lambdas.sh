@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Usage: info-v2/create_lambdas.sh [-h|--help]
+#
+# First deployment of the service's Lambda function (watch-info-<stage>, one function for
+# both routes) with Zappa, from any folder. Run initialize_dynamodb.sh first.
+#   1. checks the AWS CLI, region, credentials, the table, HTTP_USER/HTTP_PASS and python3.11;
+#   2. builds the package with `zappa package` from the packaging virtualenv .venv-lambda
+#      (runtime dependencies only), adds the modules' bytecode, prints its zipped size and
+#      keeps a copy as build/<function>.zip;
+#   3. creates the execution role (zappa_settings.json role_name) if missing, with an inline
+#      policy: GetItem/PutItem on the table and writing the function's own logs, nothing more;
+#   4. `zappa deploy <stage> --zip` (function only, no API Gateway: create_api_gateway.sh);
+#   5. sets the function's environment: DYNAMODB_TABLE, HTTP_USER, HTTP_PASS.
+# When the function already exists it only brings role, policy and environment up to date
+# and points to update_lambdas.sh for new code. Safe to run again after any failure.
+#
+# Needs HTTP_USER and HTTP_PASS (the credentials the API will accept). Configuration:
+# STAGE, DYNAMODB_TABLE, AWS_REGION, AWS_ENDPOINT_URL (see common.sh), and
+# ROLE_WAIT_SECONDS (5): pause between deploy attempts while a new IAM role propagates.
+
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=lambda_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lambda_common.sh"
+
+ROLE_WAIT_SECONDS="${ROLE_WAIT_SECONDS:-5}"
+ROLE_ATTEMPTS=6
+
+# deploy_function: `zappa deploy`, retried while Lambda does not yet accept a new role.
+deploy_function() {
+    local attempt
+    for ((attempt = 1; attempt <= ROLE_ATTEMPTS; attempt++)); do
+        say "deploying $FUNCTION (stage $STAGE, region $AWS_REGION)"
+        run_zappa deploy "$STAGE" --zip "$PACKAGE" && return 0
+        if ! grep -q "cannot be assumed" "$WORK_DIR/zappa.log" || ((attempt == ROLE_ATTEMPTS)); then
+            zappa_failure deploy
+        fi
+        say "the new role is not usable by Lambda yet; retrying in ${ROLE_WAIT_SECONDS}s"
+        sleep "$ROLE_WAIT_SECONDS"
+    done
+}
+
+main() {
+    handle_help "$@"
+    lambda_setup
+    if function_exists "$FUNCTION"; then
+        say "function $FUNCTION already exists in $AWS_REGION: updating its role, policy and environment only"
+        ensure_execution_role
+        set_function_configuration
+        print_function_summary
+        say "to deploy new code, run $INFO_DIR/update_lambdas.sh"
+        return 0
+    fi
+    # The package first: most failures happen here, and then nothing exists on AWS yet.
+    build_package
+    ensure_execution_role
+    deploy_function
+    set_function_configuration
+    print_function_summary
+    say "done: next, run $INFO_DIR/create_api_gateway.sh"
+}
+
+main "$@"

@@ -1,0 +1,84 @@
+"""A tiny stand-in for the AWS Lambda Python runtime: one handler, JSON events line by line.
+
+Run as `python -I lambda_worker.py [TIMEOUT_SECONDS [FUNCTION_ARN]]` with cwd = the unzipped
+package and the environment a Lambda function would see (LAMBDA_TASK_ROOT, _HANDLER,
+AWS_LAMBDA_FUNCTION_NAME, ...). It imports nothing from the project. Like the runtime, it
+puts the task root first on sys.path and imports the handler; then, for each event line on
+stdin, it writes one JSON line to the protocol stream: {"result": ...}, or {"error": ...,
+"type": ..., "trace": ...} when the handler raised. Its first line tells whether the handler
+imported ({"ready": true}) or not.
+
+Anything the function prints goes to stderr, as Lambda sends it to CloudWatch Logs, so the
+protocol stream (the original stdout) only ever carries this program's own lines.
+"""
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+
+
+class Context:
+    """The attributes and method of the Lambda context object that handlers commonly use."""
+
+    def __init__(self, timeout_seconds, function_arn):
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.invoked_function_arn = function_arn
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def protocol_stream():
+    """The original stdout for our lines; fd 1 and sys.stdout now lead to stderr."""
+    stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return stream
+
+
+def error(exc):
+    trace = traceback.format_exception(exc)
+    return {"error": str(exc), "type": type(exc).__name__, "trace": "".join(trace)}
+
+
+def load_handler(spec):
+    module_name, _, function_name = spec.rpartition(".")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def main():
+    out = protocol_stream()
+
+    def send(message):
+        out.write(json.dumps(message) + "\n")
+        out.flush()
+
+    sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    timeout = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
+    function_arn = sys.argv[2] if len(sys.argv) > 2 else ""
+    try:
+        handler = load_handler(os.environ["_HANDLER"])
+    except Exception as exc:
+        send(error(exc))
+        return 1
+    send({"ready": True})
+    for line in sys.stdin:
+        try:
+            send({"result": handler(json.loads(line), Context(timeout, function_arn))})
+        except Exception as exc:
+            send(error(exc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

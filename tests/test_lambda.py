@@ -1,0 +1,356 @@
+"""create_lambdas.sh and update_lambdas.sh on the emulator, and the package they upload.
+
+From an empty emulator: the scripts' refusals (each one clear line, nothing left behind),
+initialize_dynamodb.sh, create_lambdas.sh; then what was deployed is read back (function,
+role, least-privilege policy) and the package the emulator holds is run in a clean
+interpreter (tests/lambda_runner.py) with API Gateway proxy events; then update_lambdas.sh,
+twice, must upload new code that still answers, and create_lambdas.sh again must not.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, REPO, WATCHES, run_script
+from lambda_runner import LambdaRunner, basic_auth, emulator_code, emulator_env, proxy_event
+
+FUNCTION = "watch-info-dev"
+ROLE = "watch-info-dev-lambda"
+ACCOUNT = "123456789012"
+TABLE = "project1"
+BASE = "/info/v2"
+AUTH = {"Authorization": basic_auth(HTTP_USER, HTTP_PASS)}
+NEW_WATCH = {
+    "sku": "TEST-LAMBDA.01",
+    "type": "chrono",
+    "status": "current",
+    "gender": "woman",
+    "year": 2024,
+    "dial_color": "Nacré",
+    "movement": "Calibre Heuer 02",
+}
+TOOLS = {"moto", "pytest", "_pytest", "awscli", "botocore", "boto3", "s3transfer", "troposphere"}
+MIB = 1024 * 1024
+
+
+def one_line_error(result, script):
+    """The single stderr line of a refused run; there is no traceback by construction."""
+    assert result.returncode != 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{script}: error: ")
+    return lines[0]
+
+
+def functions(aws):
+    return [f["FunctionName"] for f in aws("lambda").list_functions()["Functions"]]
+
+
+def roles(aws):
+    return [r["RoleName"] for r in aws("iam").list_roles()["Roles"]]
+
+
+def code_sha(aws):
+    return aws("lambda").get_function_configuration(FunctionName=FUNCTION)["CodeSha256"]
+
+
+def clean_text(value):
+    return value.removeprefix("\ufeff").strip() if isinstance(value, str) else value
+
+
+def cleaned(record):
+    """A catalogue record as the API must return it: BOM and outer spaces gone, no nulls or
+    empty strings, year an integer (the rules of the loader's docstring, computed here on
+    purpose without its code)."""
+    watch = {key: clean_text(value) for key, value in record.items()}
+    watch = {key: value for key, value in watch.items() if value not in (None, "")}
+    return {**watch, "year": int(watch["year"])}
+
+
+def catalogue_samples():
+    """Two stored watches of watches.json as the API returns them: one that was clean
+    already, one that needed cleaning (a BOM and a null)."""
+    records = json.loads(WATCHES.read_text(encoding="utf-8"))
+    sku_counts = Counter(clean_text(record["sku"]) for record in records)
+
+    def plainly_valid(record):
+        return (
+            record["sku"]
+            and record["sku"] == clean_text(record["sku"])
+            and sku_counts[record["sku"]] == 1
+            and record["year"].isdigit()
+            and record["status"] in {"old", "current", "outlet"}
+            and record["type"] in {"watch", "chrono"}
+            and record["gender"] in {"man", "woman"}
+        )
+
+    candidates = [record for record in records if plainly_valid(record)]
+    clean = next(r for r in candidates if cleaned(r) == {**r, "year": int(r["year"])})
+    messy = next(
+        r
+        for r in candidates
+        if None in r.values() and any(str(v).startswith("\ufeff") for v in r.values())
+    )
+    return cleaned(clean), cleaned(messy)
+
+
+def watch_body(response):
+    return json.loads(response["body"])
+
+
+def path_without(command, folder):
+    """A PATH with every command of the tests' PATH but COMMAND (symlinks in FOLDER/COMMAND)."""
+    bin_dir = folder / f"without-{command}"
+    bin_dir.mkdir()
+    for directory in [Path(sys.executable).parent, *os.environ["PATH"].split(os.pathsep)]:
+        for tool in Path(directory).glob("*") if Path(directory).is_dir() else []:
+            link = bin_dir / tool.name
+            if tool.name != command and not link.exists() and os.access(tool, os.X_OK):
+                link.symlink_to(tool)
+    return str(bin_dir)
+
+
+@pytest.fixture(scope="module")
+def history(aws_env, aws, tmp_path_factory):
+    """One deployment's life from an empty emulator: refusals first, then the table and the
+    function. Each refusal must leave no function and no role behind."""
+    runs = {}
+    leftovers = {}
+    # A fresh clone's first script run installs requirements-local.txt into .venv and says
+    # so; do that first, so that each refusal below is exactly what a user sees later on.
+    subprocess.run(
+        ["bash", "-c", 'source info-v2/common.sh && ensure_venv "$TOOLS_VENV" "$1" "$PYTHON"']
+        + ["-", str(INFO_DIR / "requirements-local.txt")],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+
+    def refused(name, script, env):
+        runs[name] = run_script(script, env=env, check=False)
+        leftovers[name] = functions(aws) + roles(aws)
+
+    refused("missing table", "create_lambdas.sh", aws_env)
+    run_script("initialize_dynamodb.sh", env=aws_env)
+    refused("update before create", "update_lambdas.sh", aws_env)
+    without_pass = {k: v for k, v in aws_env.items() if k != "HTTP_PASS"}
+    refused("no HTTP_PASS", "create_lambdas.sh", without_pass)
+    nowhere = {**aws_env, "AWS_REGION": "xx-nowhere-1", "AWS_DEFAULT_REGION": "xx-nowhere-1"}
+    refused("unknown region", "create_lambdas.sh", nowhere)
+    no_credentials = {
+        **{
+            k: v
+            for k, v in aws_env.items()
+            if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        },
+        # Nowhere else to find credentials: no files, and no instance metadata service.
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    refused("no credentials", "create_lambdas.sh", no_credentials)
+    folder = tmp_path_factory.mktemp("path")
+    refused("no aws", "create_lambdas.sh", {**aws_env, "PATH": path_without("aws", folder)})
+    no_python = {**aws_env, "PATH": path_without("python3.11", folder)}
+    refused("no python3.11", "create_lambdas.sh", no_python)
+    runs["create"] = run_script("create_lambdas.sh", env=aws_env)
+    return runs, leftovers
+
+
+@pytest.fixture(scope="module")
+def function(history, aws, aws_env, lambda_runtime_python):
+    """The deployed package, running in a clean interpreter against the emulator."""
+    with LambdaRunner(
+        aws("lambda"),
+        FUNCTION,
+        emulator_env(aws_env["AWS_ENDPOINT_URL"]),
+        python=lambda_runtime_python,
+    ) as runner:
+        yield runner
+
+
+@pytest.mark.parametrize(
+    ("case", "script", "words"),
+    [
+        ("missing table", "create_lambdas.sh", "Run initialize_dynamodb.sh first"),
+        ("update before create", "update_lambdas.sh", "Run create_lambdas.sh first"),
+        ("no HTTP_PASS", "create_lambdas.sh", "HTTP_USER and HTTP_PASS must be set"),
+        ("unknown region", "create_lambdas.sh", "unknown AWS region 'xx-nowhere-1'"),
+        ("no credentials", "create_lambdas.sh", "no usable AWS credentials"),
+        ("no aws", "create_lambdas.sh", "'aws' was not found on PATH"),
+        ("no python3.11", "create_lambdas.sh", "'python3.11' was not found on PATH"),
+    ],
+)
+def test_bad_input_gives_one_line_and_leaves_nothing(history, case, script, words):
+    runs, leftovers = history
+    assert words in one_line_error(runs[case], script)
+    assert leftovers[case] == []
+
+
+def test_create_deploys_after_the_refusals_and_prints_the_size(history):
+    create = history[0]["create"]
+    assert "package size: " in create.stderr
+    assert f"function:   {FUNCTION} (python3.11, handler.lambda_handler)" in create.stdout
+    assert HTTP_PASS not in create.stdout + create.stderr
+
+
+def test_help(aws_env):
+    for script in ("create_lambdas.sh", "update_lambdas.sh"):
+        result = run_script(script, "--help", env=aws_env)
+        assert result.stdout.startswith(f"Usage: info-v2/{script}")
+
+
+def test_function_configuration(history, aws):
+    config = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
+    assert config["Runtime"] == "python3.11"
+    assert config["Handler"] == "handler.lambda_handler"
+    assert config["Environment"]["Variables"] == {
+        "DYNAMODB_TABLE": TABLE,
+        "HTTP_USER": HTTP_USER,
+        "HTTP_PASS": HTTP_PASS,
+    }
+    assert config["Role"] == aws("iam").get_role(RoleName=ROLE)["Role"]["Arn"]
+
+
+def as_list(value):
+    return [value] if isinstance(value, str) else value
+
+
+def test_role_has_least_privilege(history, aws):
+    iam = aws("iam")
+    trust = iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
+    assert iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"] == []
+
+    table_arn = aws("dynamodb").describe_table(TableName=TABLE)["Table"]["TableArn"]
+    log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{FUNCTION}"
+    granted = {}
+    for name in iam.list_role_policies(RoleName=ROLE)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=ROLE, PolicyName=name)["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert "NotAction" not in statement and "NotResource" not in statement
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, set()).update(as_list(statement["Resource"]))
+
+    assert granted == {
+        "dynamodb:GetItem": {table_arn},
+        "dynamodb:PutItem": {table_arn},
+        "logs:CreateLogGroup": {log_group, f"{log_group}:*"},
+        "logs:CreateLogStream": {log_group, f"{log_group}:*"},
+        "logs:PutLogEvents": {log_group, f"{log_group}:*"},
+    }
+
+
+def test_package_holds_the_app_and_runtime_dependencies_only(function):
+    code = emulator_code(FUNCTION, ACCOUNT, REGION)
+    assert function.package_size == len(code) < 10 * MIB
+    with zipfile.ZipFile(io.BytesIO(code)) as package:
+        names = set(package.namelist())
+        spec = package.read("info_openapi_v2.yaml")
+    assert {"server.py", "handler.py", "info_openapi_v2.yaml"} <= names
+    assert "__pycache__/server.cpython-311.pyc" in names
+    assert spec == (REPO / "info_openapi_v2.yaml").read_bytes()
+    top_level = {name.split("/")[0].split("-")[0].removesuffix(".py").lower() for name in names}
+    assert top_level & TOOLS == set()
+
+
+def test_get_existing_watches(function):
+    for watch in catalogue_samples():
+        response = function.invoke(proxy_event("GET", f"{BASE}/watch/{watch['sku']}", AUTH))
+        assert response["statusCode"] == 200, response
+        assert watch_body(response) == watch
+        assert response["headers"]["cache-control"] == "max-age=3600"
+
+
+def test_get_missing_watch(function):
+    response = function.invoke(proxy_event("GET", f"{BASE}/watch/NO-SUCH-SKU", AUTH))
+    assert response["statusCode"] == 404
+
+
+def test_post_then_get(function):
+    response = function.invoke(proxy_event("POST", f"{BASE}/watch", AUTH, NEW_WATCH))
+    assert response["statusCode"] == 200, response
+    assert watch_body(response) == NEW_WATCH
+    response = function.invoke(proxy_event("GET", f"{BASE}/watch/{NEW_WATCH['sku']}", AUTH))
+    assert response["statusCode"] == 200
+    assert watch_body(response) == NEW_WATCH
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**NEW_WATCH, "sku": "TEST-LAMBDA.02", "status": "discontinued"},
+        {key: value for key, value in NEW_WATCH.items() if key != "year"},
+        {**NEW_WATCH, "sku": "TEST-LAMBDA.03", "year": "2024"},
+        {**NEW_WATCH, "sku": "TEST-LAMBDA.04", "price": 100},
+    ],
+    ids=["value outside enum", "missing year", "year as string", "unknown field"],
+)
+def test_post_invalid(function, body):
+    response = function.invoke(proxy_event("POST", f"{BASE}/watch", AUTH, body))
+    assert response["statusCode"] == 400, response
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": basic_auth(HTTP_USER, "wrong")}],
+    ids=["no credentials", "wrong password"],
+)
+def test_unauthorized(function, headers):
+    sku = catalogue_samples()[0]["sku"]
+    assert function.invoke(proxy_event("GET", f"{BASE}/watch/{sku}", headers))["statusCode"] == 401
+    response = function.invoke(proxy_event("POST", f"{BASE}/watch", headers, NEW_WATCH))
+    assert response["statusCode"] == 401
+
+
+@pytest.fixture(scope="module")
+def updates(history, aws, aws_env):
+    """update_lambdas.sh twice in a row: the CodeSha256 before and after each run."""
+    shas = [code_sha(aws)]
+    results = []
+    for _ in range(2):
+        results.append(run_script("update_lambdas.sh", env=aws_env))
+        shas.append(code_sha(aws))
+    return shas, results
+
+
+def test_update_twice_uploads_new_code_each_time(updates):
+    shas, results = updates
+    # Each build writes a fresh build id into package_info.json: new bytes, new CodeSha256.
+    assert len(set(shas)) == 3
+    for sha, result in zip(shas[1:], results, strict=True):
+        assert f"CodeSha256: {sha}" in result.stdout
+        assert "package size: " in result.stderr
+        assert HTTP_PASS not in result.stdout + result.stderr
+
+
+def test_updated_code_still_answers(updates, aws, aws_env, lambda_runtime_python):
+    shas, _ = updates
+    env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
+    with LambdaRunner(aws("lambda"), FUNCTION, env, python=lambda_runtime_python) as runner:
+        assert runner.code_sha256 == shas[-1]
+        watch = catalogue_samples()[0]
+        response = runner.invoke(proxy_event("GET", f"{BASE}/watch/{watch['sku']}", AUTH))
+        assert response["statusCode"] == 200
+        assert watch_body(response) == watch
+        missing = runner.invoke(proxy_event("GET", f"{BASE}/watch/NO-SUCH-SKU", AUTH))
+        assert missing["statusCode"] == 404
+    config = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
+    assert config["Environment"]["Variables"]["HTTP_PASS"] == HTTP_PASS
+
+
+def test_create_again_points_to_update(updates, aws, aws_env):
+    before = code_sha(aws)
+    result = run_script("create_lambdas.sh", env=aws_env)
+    assert "already exists" in result.stderr
+    assert "update_lambdas.sh" in result.stderr
+    assert code_sha(aws) == before
+    assert functions(aws) == [FUNCTION]
