@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Usage: info-v2/create_api_gateway.sh [--spec FILE] [--help]
+#
+# Publishes the service: imports info_openapi_v2.yaml into API Gateway as a REST API whose
+# two operations call the Lambda function of create_lambdas.sh through a Lambda proxy
+# integration (AWS_PROXY), lets API Gateway invoke that function (from this API only),
+# deploys the stage $STAGE and prints the public base URL:
+#     https://<api-id>.execute-api.<region>.amazonaws.com/<stage>/info/v2
+# The URL is also written to build/endpoint-<stage>.txt at the top of the repository.
+# Run it again after changing the spec: it updates the same API in place (found by its
+# name, which is the function's name, e.g. watch-info-dev) and deploys it again.
+# The gateway has no authorizer and no cache; the app itself checks basic auth.
+#
+# Run initialize_dynamodb.sh and create_lambdas.sh first.
+# Options: --spec FILE  import FILE instead of info_openapi_v2.yaml (it must define the same
+#                       operations as the app).
+# Environment: STAGE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh).
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
+
+STATEMENT_ID="api-gateway-invoke"
+
+parse_args() {
+    while (($# > 0)); do
+        case "$1" in
+        --spec)
+            [[ $# -ge 2 ]] || die "--spec needs a file name"
+            SPEC_FILE="$2"
+            shift 2
+            ;;
+        *) die "unknown argument '$1'; see --help" ;;
+        esac
+    done
+}
+
+# gateway_document ARGS...: the Python helper that validates and renders the spec; it prints
+# its own one-line error, so a failure only needs to stop the script.
+gateway_document() {
+    "$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --spec "$SPEC_FILE" "$@" || exit 1
+}
+
+# aws_or_die MESSAGE COMMAND...: runs an AWS CLI command; on failure prints MESSAGE and the
+# CLI's own last line, as one line.
+aws_or_die() {
+    local message="$1" output
+    shift
+    if ! output="$("$@" 2>&1)"; then
+        die "$message: $(printf '%s\n' "$output" | sed '/^[[:space:]]*$/d' | tail -n 1)"
+    fi
+    printf '%s\n' "$output"
+}
+
+function_arn() {
+    local output
+    if ! output="$(aws lambda get-function --function-name "$FUNCTION" \
+        --query Configuration.FunctionArn --output text 2>&1)"; then
+        if [[ "$output" == *ResourceNotFoundException* ]]; then
+            die "Lambda function '$FUNCTION' not found in $AWS_REGION. Run create_lambdas.sh first."
+        fi
+        die "cannot read Lambda function '$FUNCTION': $(printf '%s\n' "$output" | tail -n 1)"
+    fi
+    printf '%s\n' "$output"
+}
+
+# existing_api_id: the id of the REST API named $FUNCTION, empty when there is none.
+existing_api_id() {
+    local ids
+    ids="$(aws_or_die "cannot list REST APIs" aws apigateway get-rest-apis \
+        --query "items[?name=='$FUNCTION'].id" --output text)"
+    ids="${ids//None/}"
+    read -r -a ids <<<"$ids"
+    if ((${#ids[@]} > 1)); then
+        die "several REST APIs are named '$FUNCTION' (${ids[*]}); delete the extra ones with 'aws apigateway delete-rest-api --rest-api-id ID' and run this again."
+    fi
+    printf '%s\n' "${ids[0]:-}"
+}
+
+# report_import RESPONSE: prints the API id, and the importer's warnings on stderr.
+report_import() {
+    "$TOOLS_VENV/bin/python" -c '
+import json, sys
+response = json.loads(sys.argv[1])
+for warning in response.get("warnings") or []:
+    print(f"==> API Gateway warning: {warning}", file=sys.stderr)
+print(response["id"])
+' "$1"
+}
+
+import_api() {
+    local document="$1" api_id="$2" response
+    if [[ -n "$api_id" ]]; then
+        say "updating REST API $FUNCTION ($api_id) from $(basename "$SPEC_FILE")"
+        response="$(aws_or_die "API Gateway refused the update of $api_id" \
+            aws apigateway put-rest-api --rest-api-id "$api_id" --mode overwrite \
+            --parameters basepath=ignore --body "fileb://$document" --output json)"
+    else
+        say "importing $(basename "$SPEC_FILE") as REST API $FUNCTION"
+        response="$(aws_or_die "API Gateway refused the import" \
+            aws apigateway import-rest-api \
+            --parameters basepath=ignore,endpointConfigurationTypes=REGIONAL \
+            --body "fileb://$document" --output json)"
+    fi
+    report_import "$response"
+}
+
+# current_source_arn: the SourceArn of our statement in the function's policy, if any.
+current_source_arn() {
+    local policy
+    policy="$(aws lambda get-policy --function-name "$FUNCTION" --query Policy --output text 2>/dev/null)" || return 0
+    "$TOOLS_VENV/bin/python" -c '
+import json, sys
+for statement in json.loads(sys.argv[1]).get("Statement", []):
+    if statement.get("Sid") == sys.argv[2]:
+        print(statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "-"))
+' "$policy" "$STATEMENT_ID"
+}
+
+# grant_invoke SOURCE_ARN: API Gateway may invoke the function for requests to this API only.
+grant_invoke() {
+    local source_arn="$1" current
+    current="$(current_source_arn)"
+    if [[ "$current" == "$source_arn" ]]; then
+        say "API Gateway may already invoke $FUNCTION from this API"
+        return
+    fi
+    if [[ -n "$current" ]]; then
+        say "replacing the invoke permission for $current"
+        aws_or_die "cannot remove the old invoke permission" aws lambda remove-permission \
+            --function-name "$FUNCTION" --statement-id "$STATEMENT_ID" >/dev/null
+    fi
+    say "allowing API Gateway to invoke $FUNCTION from $source_arn"
+    aws_or_die "cannot grant API Gateway the right to invoke $FUNCTION" aws lambda add-permission \
+        --function-name "$FUNCTION" --statement-id "$STATEMENT_ID" \
+        --action lambda:InvokeFunction --principal apigateway.amazonaws.com \
+        --source-arn "$source_arn" >/dev/null
+}
+
+main() {
+    parse_args "$@"
+    aws_preflight
+    # function_name alone does not stop on a stage missing from zappa_settings.json.
+    zappa_setting project_name >/dev/null || exit 1
+    FUNCTION="$(function_name)"
+    local base_path lambda_arn partition document api_id url domain="amazonaws.com"
+    base_path="$(gateway_document --base-path)"
+    lambda_arn="$(function_arn)"
+    partition="$(cut -d: -f2 <<<"$lambda_arn")"
+
+    mkdir -p "$BUILD_DIR"
+    document="$BUILD_DIR/api-$STAGE.json"
+    gateway_document --lambda-arn "$lambda_arn" --region "$AWS_REGION" \
+        --api-name "$FUNCTION" --output "$document"
+
+    api_id="$(existing_api_id)"
+    api_id="$(import_api "$document" "$api_id")"
+    grant_invoke "arn:$partition:execute-api:$AWS_REGION:$ACCOUNT_ID:$api_id/*/*/*"
+
+    say "deploying stage $STAGE"
+    aws_or_die "cannot deploy stage $STAGE" aws apigateway create-deployment \
+        --rest-api-id "$api_id" --stage-name "$STAGE" \
+        --description "create_api_gateway.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)" >/dev/null
+
+    [[ "$AWS_REGION" == cn-* ]] && domain="amazonaws.com.cn"
+    url="https://$api_id.execute-api.$AWS_REGION.$domain/$STAGE$base_path"
+    printf '%s\n' "$url" >"$BUILD_DIR/endpoint-$STAGE.txt"
+    say "endpoint written to $BUILD_DIR/endpoint-$STAGE.txt"
+    printf '%s\n' "$url"
+}
+
+main "$@"

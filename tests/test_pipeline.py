@@ -1,0 +1,296 @@
+"""The whole deployment on the emulator, exactly as a user runs it, and the API behind it.
+
+From an empty emulator: initialize_dynamodb.sh, create_lambdas.sh, create_api_gateway.sh;
+read back what they created; then the smoke test's checks through the gateway harness (the
+deployed REST API routes each request to the function's uploaded package); update_lambdas.sh
+and the checks again; create_api_gateway.sh again (the same API, updated in place); and the
+teardown. The tests run in file order: they follow one deployment through its life.
+"""
+
+import json
+import sys
+import uuid
+from types import SimpleNamespace
+from urllib.parse import quote, urlsplit
+
+import pytest
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, REPO, run_script
+from gateway_harness import GatewayHarness
+from lambda_runner import emulator_env
+
+sys.path.insert(0, str(INFO_DIR))
+import smoke_test  # noqa: E402  (lives in info-v2, next to the scripts)
+
+STAGE = "dev"
+FUNCTION = "watch-info-dev"
+ROLE = "watch-info-dev-lambda"
+ACCOUNT = "123456789012"
+ENDPOINT_FILE = REPO / "build" / f"endpoint-{STAGE}.txt"
+MISSING_ROUTE = {"message": "Missing Authentication Token"}
+
+
+def rest_apis(aws):
+    return aws("apigateway").get_rest_apis()["items"]
+
+
+def one_line_error(result):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def routes(aws, api_id):
+    """{(resource path, METHOD): the method's settings, integration included} of the API."""
+    apigateway = aws("apigateway")
+    found = {}
+    for resource in apigateway.get_resources(restApiId=api_id)["items"]:
+        for method in resource.get("resourceMethods") or {}:
+            settings = apigateway.get_method(
+                restApiId=api_id, resourceId=resource["id"], httpMethod=method
+            )
+            settings.pop("ResponseMetadata")
+            found[resource["path"], method] = settings
+    return found
+
+
+def invoke_statements(aws):
+    policy = aws("lambda").get_policy(FunctionName=FUNCTION)["Policy"]
+    return [s for s in json.loads(policy)["Statement"] if s["Sid"] == "api-gateway-invoke"]
+
+
+def run_smoke_checks(harness, base_path):
+    results = list(smoke_test.run_checks(harness.sender(base_path), HTTP_USER, HTTP_PASS))
+    failed = [f"{name}: {problem}" for name, passed, problem in results if not passed]
+    assert not failed, "\n".join(failed)
+    assert len(results) >= 15
+
+
+@pytest.fixture(scope="module")
+def spec_errors(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("specs")
+    not_yaml = folder / "not-yaml.yaml"
+    not_yaml.write_text("openapi: 3.0.3\npaths: [unclosed\n")
+    no_paths = folder / "no-paths.yaml"
+    no_paths.write_text(
+        "openapi: 3.0.3\ninfo: {title: t, version: '1', description: d}\n"
+        "servers: [{url: /info/v2}]\npaths: {}\n"
+    )
+    return {"not YAML": not_yaml, "no paths": no_paths}
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(aws_env, spec_errors):
+    """(arguments, environment, expected words of the one error line) per kind of bad input."""
+    no_credentials = {
+        name: value for name, value in aws_env.items() if not name.startswith("AWS_SECRET")
+    }
+    no_credentials.pop("AWS_ACCESS_KEY_ID")
+    no_credentials["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/credentials"
+    no_credentials["AWS_CONFIG_FILE"] = "/nonexistent/config"
+    unknown_region = {**aws_env, "AWS_REGION": "xx-nowhere-1", "AWS_DEFAULT_REGION": "xx-nowhere-1"}
+    return {
+        "function missing": ([], aws_env, "create_lambdas.sh first"),
+        "spec not YAML": (["--spec", str(spec_errors["not YAML"])], aws_env, "not valid YAML"),
+        "spec without paths": (["--spec", str(spec_errors["no paths"])], aws_env, "no operations"),
+        "no credentials": ([], no_credentials, "no usable AWS credentials"),
+        "unknown region": ([], unknown_region, "unknown AWS region"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["function missing", "spec not YAML", "spec without paths", "no credentials", "unknown region"],
+)
+def test_create_api_gateway_refuses_bad_input_before_creating_anything(case, bad_inputs, aws):
+    args, env, words = bad_inputs[case]
+    result = run_script("create_api_gateway.sh", *args, env=env, check=False)
+    assert words in one_line_error(result)
+    assert rest_apis(aws) == []
+
+
+@pytest.fixture(scope="module")
+def deployed(aws_env, loaded_table, lambda_runtime_python):
+    """The three deploy scripts, run in order as the README says; the printed endpoint."""
+    run_script("create_lambdas.sh", env=aws_env)
+    result = run_script("create_api_gateway.sh", env=aws_env)
+    url = result.stdout.strip()  # stdout holds the endpoint only; progress goes to stderr
+    api_id = urlsplit(url).hostname.split(".")[0]
+    return SimpleNamespace(
+        url=url, api_id=api_id, base_path=urlsplit(url).path, stderr=result.stderr
+    )
+
+
+@pytest.fixture(scope="module")
+def harness(deployed, aws, aws_env):
+    with GatewayHarness(aws, deployed.api_id, emulator_env(aws_env["AWS_ENDPOINT_URL"])) as gateway:
+        yield gateway
+
+
+def test_rest_api_is_imported_from_the_spec_with_lambda_proxy_integrations(deployed, aws):
+    (api,) = rest_apis(aws)
+    assert api["id"] == deployed.api_id
+    assert api["name"] == FUNCTION
+    function_arn = aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
+    methods = routes(aws, api["id"])
+    assert set(methods) == {("/info/v2/watch", "POST"), ("/info/v2/watch/{sku}", "GET")}
+    for method in methods.values():
+        integration = method["methodIntegration"]
+        assert integration["type"].upper() == "AWS_PROXY"
+        assert integration["httpMethod"] == "POST"
+        assert integration["uri"] == (
+            f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+            f"{function_arn}/invocations"
+        )
+        assert method.get("authorizationType") in (None, "NONE")
+        assert not method.get("authorizerId")
+    assert aws("apigateway").get_authorizers(restApiId=api["id"])["items"] == []
+
+
+def test_stage_is_deployed_without_cache_and_the_endpoint_is_printed_and_saved(deployed, aws):
+    apigateway = aws("apigateway")
+    (stage,) = apigateway.get_stages(restApiId=deployed.api_id)["item"]
+    deployments = apigateway.get_deployments(restApiId=deployed.api_id)["items"]
+    assert stage["stageName"] == STAGE
+    assert stage["deploymentId"] in {deployment["id"] for deployment in deployments}
+    assert not stage.get("cacheClusterEnabled")
+    assert deployed.url == (
+        f"https://{deployed.api_id}.execute-api.{REGION}.amazonaws.com/{STAGE}/info/v2"
+    )
+    assert ENDPOINT_FILE.read_text().strip() == deployed.url
+
+
+def test_api_gateway_may_invoke_the_function_from_this_api_only(deployed, aws):
+    (statement,) = invoke_statements(aws)
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+        f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{deployed.api_id}/*/*/*"
+    )
+
+
+def test_smoke_checks_pass_through_the_gateway(deployed, harness):
+    run_smoke_checks(harness, deployed.base_path)
+    event = harness.invocations[-1]
+    assert event["headers"]["Host"] == f"{deployed.api_id}.execute-api.{REGION}.amazonaws.com"
+    assert event["requestContext"]["stage"] == STAGE
+    # No authorizer in between: the app receives the client's basic-auth header untouched.
+    assert any(
+        e["headers"].get("Authorization", "").startswith("Basic ") for e in harness.invocations
+    )
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/dev/info/v2/nothing"),
+        ("GET", "/dev/info/v2/watch"),
+        ("DELETE", "/dev/info/v2/watch/CAL5185B"),
+        ("POST", "/dev/info/v2/watch/CAL5185B"),
+        ("GET", "/dev/info/v2/watch/CAL5185B/more"),
+        ("GET", "/dev/"),
+        ("GET", "/prod/info/v2/watch/CAL5185B"),
+        ("GET", "/info/v2/watch/CAL5185B"),
+    ],
+)
+def test_routes_the_api_does_not_define_get_the_gateway_403(method, path, harness):
+    calls = len(harness.invocations)
+    status, _, body = harness.request(method, path, {"Authorization": "Basic eDp5"})
+    assert (status, json.loads(body)) == (403, MISSING_ROUTE)
+    assert len(harness.invocations) == calls  # the function never saw it
+
+
+def test_sku_that_needs_url_encoding_round_trips(deployed, harness):
+    sku = f"RT {uuid.uuid4().hex[:6]} 100% a+b#c?d=e&f É-時"
+    watch = {"sku": sku, "type": "chrono", "status": "old", "gender": "man", "year": 1969}
+    send = harness.sender(deployed.base_path)
+    client = smoke_test.Client(send, smoke_test.basic_auth(HTTP_USER, HTTP_PASS))
+    assert client.post(watch)[0] == 200
+    status, _, body = client.get(sku)
+    assert (status, json.loads(body)) == (200, watch)
+    event = harness.invocations[-1]
+    assert event["resource"] == "/info/v2/watch/{sku}"
+    assert event["path"] == "/info/v2/watch/" + quote(sku, safe="")
+    assert event["pathParameters"] == {"sku": sku}
+
+
+def test_update_lambdas_then_the_same_checks_pass_on_the_new_code(deployed, aws, aws_env):
+    run_script("update_lambdas.sh", env=aws_env)
+    current = aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["CodeSha256"]
+    with GatewayHarness(aws, deployed.api_id, emulator_env(aws_env["AWS_ENDPOINT_URL"])) as fresh:
+        run_smoke_checks(fresh, deployed.base_path)
+        (runner,) = fresh.runners.values()
+        assert runner.code_sha256 == current
+
+
+def test_without_the_invoke_permission_the_gateway_fails_before_the_function(
+    deployed, aws, aws_env
+):
+    aws("lambda").remove_permission(FunctionName=FUNCTION, StatementId="api-gateway-invoke")
+    with GatewayHarness(aws, deployed.api_id, emulator_env(aws_env["AWS_ENDPOINT_URL"])) as fresh:
+        status, _, body = fresh.request("GET", f"{deployed.base_path}/watch/CAL5185B")
+        assert (status, json.loads(body)) == (500, {"message": "Internal server error"})
+        assert fresh.invocations == []
+
+
+def test_create_api_gateway_again_updates_the_same_api_and_repairs_it(deployed, aws, aws_env):
+    deployments = aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"]
+    result = run_script("create_api_gateway.sh", env=aws_env)
+    assert result.stdout.strip() == deployed.url
+    (api,) = rest_apis(aws)
+    assert api["id"] == deployed.api_id
+    assert set(routes(aws, api["id"])) == {
+        ("/info/v2/watch", "POST"),
+        ("/info/v2/watch/{sku}", "GET"),
+    }
+    again = aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"]
+    assert len(again) == len(deployments) + 1
+    assert len(invoke_statements(aws)) == 1
+    with GatewayHarness(aws, deployed.api_id, emulator_env(aws_env["AWS_ENDPOINT_URL"])) as fresh:
+        run_smoke_checks(fresh, deployed.base_path)
+
+
+def test_an_invalid_spec_leaves_the_deployed_api_untouched(deployed, aws, aws_env, spec_errors):
+    before = routes(aws, deployed.api_id)
+    deployments = aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"]
+    result = run_script(
+        "create_api_gateway.sh", "--spec", str(spec_errors["no paths"]), env=aws_env, check=False
+    )
+    assert "no operations" in one_line_error(result)
+    assert [api["id"] for api in rest_apis(aws)] == [deployed.api_id]
+    assert routes(aws, deployed.api_id) == before
+    assert aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"] == deployments
+
+
+def test_teardown_removes_everything_but_the_table(deployed, aws, aws_env):
+    # Lambda creates the function's log group on its first run; the emulator never runs it.
+    aws("logs").create_log_group(logGroupName=f"/aws/lambda/{FUNCTION}")
+    result = run_script("delete_all.sh", env=aws_env)
+    assert f"removed log group /aws/lambda/{FUNCTION}" in result.stderr
+    assert rest_apis(aws) == []
+    assert aws("lambda").list_functions()["Functions"] == []
+    assert ROLE not in [role["RoleName"] for role in aws("iam").list_roles()["Roles"]]
+    log_groups = aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")
+    assert log_groups["logGroups"] == []
+    assert not ENDPOINT_FILE.exists()
+    assert not (REPO / "build" / f"{FUNCTION}.zip").exists()
+    assert aws("dynamodb").list_tables()["TableNames"] == ["project1"]
+    item = aws("dynamodb").get_item(TableName="project1", Key={"sku": {"S": "CAL5185B"}})
+    assert "Item" in item
+    assert "kept DynamoDB table project1" in result.stderr
+
+
+def test_teardown_with_delete_table_removes_the_table_too(aws, aws_env):
+    run_script("delete_all.sh", "--delete-table", env=aws_env)
+    assert aws("dynamodb").list_tables()["TableNames"] == []
+    assert rest_apis(aws) == []
+    assert aws("lambda").list_functions()["Functions"] == []
+    assert aws("iam").list_roles()["Roles"] == []
+
+
+def test_teardown_again_finds_every_part_already_gone(aws_env):
+    result = run_script("delete_all.sh", "--delete-table", env=aws_env)
+    for part in (f"REST API {FUNCTION}", f"Lambda function {FUNCTION}", f"IAM role {ROLE}"):
+        assert f"{part}: already gone" in result.stderr
+    assert "DynamoDB table project1: already gone" in result.stderr

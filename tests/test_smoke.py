@@ -1,0 +1,47 @@
+"""The smoke-test command (info-v2/smoke_test.py) against the local service over real HTTP."""
+
+import os
+import subprocess
+import sys
+
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR
+
+SMOKE_TEST = INFO_DIR / "smoke_test.py"
+
+
+def smoke_test(*args, user=HTTP_USER, password=HTTP_PASS):
+    env = {**os.environ, "HTTP_USER": user, "HTTP_PASS": password}
+    # -I -S: no site-packages at all, as for a user's bare python3: standard library only.
+    return subprocess.run(
+        [sys.executable, "-I", "-S", str(SMOKE_TEST), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_smoke_test_passes_against_the_local_service(local_service):
+    result = smoke_test("--url", f"{local_service}/info/v2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    checks = [line for line in lines if line.startswith(("PASS", "FAIL"))]
+    assert len(checks) >= 15
+    assert all(line.startswith("PASS") for line in checks)
+    assert (
+        lines[-1] == f"{len(checks)} of {len(checks)} checks passed against {local_service}/info/v2"
+    )
+
+
+def test_smoke_test_fails_with_wrong_credentials(local_service):
+    result = smoke_test("--url", f"{local_service}/info/v2", password="not-the-password")
+    assert result.returncode == 1
+    assert (
+        "FAIL  GET a watch of watches.json: 200, the record: expected 200, got 401" in result.stdout
+    )
+
+
+def test_smoke_test_needs_credentials():
+    result = smoke_test("--url", "http://127.0.0.1:9/info/v2", user="")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "smoke_test.py: error: set HTTP_USER and HTTP_PASS"
