@@ -28,9 +28,7 @@ Usage: .venv/bin/python bench/bench_lambda.py [--cold-runs 7] [--warm-requests 1
 
 import argparse
 import json
-import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,10 +38,10 @@ import zipfile
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from emulator import start_emulator  # noqa: E402
 from lambda_runner import (  # noqa: E402
     RUNTIME_PYTHON,
     Worker,
@@ -124,22 +122,9 @@ def build_packages():
     }
 
 
-def start_emulator():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    dynamodb = boto3.resource(
-        "dynamodb",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    table = dynamodb.create_table(
+def start_emulator_with_table():
+    server, url = start_emulator()
+    table = boto3.resource("dynamodb").create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "sku", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "sku", "AttributeType": "S"}],
@@ -241,7 +226,7 @@ def main():
 
     print("building both packages with zappa package ...", file=sys.stderr)
     packages = build_packages()
-    server, url, table = start_emulator()
+    server, url, table = start_emulator_with_table()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-lambda-") as folder:
             functions = {

@@ -9,39 +9,16 @@ Usage: .venv/bin/python bench/bench_loader.py [--file PATH]
 """
 
 import argparse
-import logging
-import os
-import socket
 import sys
 import time
 from pathlib import Path
 
-from moto.server import ThreadedMotoServer
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "info-v2"))
 import load_watches  # noqa: E402
+from emulator import start_emulator  # noqa: E402
 
 TARGET_RATIO = 5
-
-
-def start_emulator():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    # Dummy credentials: nothing here may reach a real AWS account.
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-    )
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    return server
 
 
 def create_table(client, name):
@@ -89,7 +66,7 @@ def main():
     parser.add_argument("--file", type=Path, default=load_watches.DEFAULT_FILE)
     args = parser.parse_args()
     records = load_watches.read_records(args.file)
-    server = start_emulator()
+    server, _ = start_emulator()
     try:
         client = load_watches.make_client()
         ours = report(

@@ -113,6 +113,8 @@ settings_file, stage, key = sys.argv[1:]
 settings = json.load(open(settings_file))
 if stage not in settings:
     sys.exit(f"stage '{stage}' is not in {settings_file}; add it there or set STAGE to one of {sorted(settings)}")
+if key not in settings[stage]:
+    sys.exit(f"'{key}' is not set for stage '{stage}' in {settings_file}")
 print(settings[stage][key])
 EOF
 }

@@ -47,7 +47,7 @@ aws_or_die() {
     local message="$1" output
     shift
     if ! output="$("$@" 2>&1)"; then
-        die "$message: $(printf '%s\n' "$output" | sed '/^[[:space:]]*$/d' | tail -n 1)"
+        die "$message: $(last_line "$output")"
     fi
     printf '%s\n' "$output"
 }
@@ -59,7 +59,7 @@ function_arn() {
         if [[ "$output" == *ResourceNotFoundException* ]]; then
             die "Lambda function '$FUNCTION' not found in $AWS_REGION. Run create_lambdas.sh first."
         fi
-        die "cannot read Lambda function '$FUNCTION': $(printf '%s\n' "$output" | tail -n 1)"
+        die "cannot read Lambda function '$FUNCTION': $(last_line "$output")"
     fi
     printf '%s\n' "$output"
 }
@@ -140,8 +140,6 @@ grant_invoke() {
 main() {
     parse_args "$@"
     aws_preflight
-    # function_name alone does not stop on a stage missing from zappa_settings.json.
-    zappa_setting project_name >/dev/null || exit 1
     FUNCTION="$(function_name)"
     local base_path lambda_arn partition document api_id url domain="amazonaws.com"
     base_path="$(gateway_document --base-path)"

@@ -32,11 +32,6 @@ parse_args() {
     done
 }
 
-# last_line TEXT: the last non-blank line, to quote a tool's error in one line.
-last_line() {
-    printf '%s\n' "$1" | awk 'NF { line = $0 } END { print line }'
-}
-
 # remove WHAT COMMAND...: runs a delete command; a part that does not exist counts as removed,
 # any other error is reported and the teardown goes on with the next part.
 remove() {
@@ -124,8 +119,6 @@ remove_local_files() {
 main() {
     parse_args "$@"
     aws_preflight
-    # function_name alone does not stop on a stage missing from zappa_settings.json.
-    zappa_setting project_name >/dev/null || exit 1
     FUNCTION="$(function_name)"
     ROLE="$(zappa_setting role_name)"
     say "removing stage $STAGE of the service from $AWS_REGION (account $ACCOUNT_ID)"

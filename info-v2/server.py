@@ -93,6 +93,16 @@ def health():
     return {"status": "ok"}
 
 
+def unauthorized(request, error):
+    """Connexion's 401, plus the challenge that tells clients to send basic-auth credentials."""
+    return problem(
+        401,
+        "Unauthorized",
+        "Send HTTP basic-auth credentials.",
+        headers={"WWW-Authenticate": 'Basic realm="Watch Info Service"'},
+    )
+
+
 def database_unavailable(request, error):
     """Turns DynamoDB outages and throttling into a 503 the client can act on."""
     if isinstance(error, ClientError):
@@ -114,6 +124,7 @@ def database_unavailable(request, error):
 app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent)
 app.add_api(SPEC.name)
 app.add_url_rule("/", "health", health)
+app.add_error_handler(401, unauthorized)
 app.add_error_handler(BotoCoreError, database_unavailable)
 app.add_error_handler(ClientError, database_unavailable)
 

@@ -3,8 +3,11 @@
 import os
 import signal
 import socket
+import subprocess
+import sys
 
 import requests
+from conftest import INFO_DIR
 
 
 def port_is_open(port):
@@ -23,6 +26,15 @@ def test_run_sh_serves_the_catalogue_and_stops_everything_on_ctrl_c(run_sh):
     assert requests.get(f"{base}/info/v2/watch/CAL5185B", timeout=10).status_code == 401
     assert requests.get(f"{base}/info/v2/ui/", timeout=10).status_code == 200
     assert port_is_open(db_port)
+
+    smoke = subprocess.run(
+        [sys.executable, str(INFO_DIR / "smoke_test.py"), "--url", f"{base}/info/v2"],
+        env={**os.environ, "HTTP_USER": auth[0], "HTTP_PASS": auth[1]},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
 
     os.killpg(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=30)
