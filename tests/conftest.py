@@ -61,11 +61,16 @@ def emulator_url():
 
 
 @pytest.fixture(scope="module")
-def aws_env(emulator_url):
-    """The environment of a user whose AWS calls go to a freshly reset emulator."""
+def aws_env(emulator_url, tmp_path_factory):
+    """The environment of a user whose AWS calls go to a freshly reset emulator.
+
+    The scripts' build folder is a fresh temporary one, so the suite never touches a
+    developer's build/ (their endpoint file, their package).
+    """
     requests.post(f"{emulator_url}/moto-api/reset", timeout=10).raise_for_status()
     env = {
         **os.environ,
+        "BUILD_DIR": str(tmp_path_factory.mktemp("build")),
         "AWS_ENDPOINT_URL": emulator_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -10,11 +10,12 @@ teardown. The tests run in file order: they follow one deployment through its li
 import json
 import sys
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, REPO, run_script
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, run_script
 from gateway_harness import GatewayHarness
 from lambda_runner import emulator_env
 
@@ -25,7 +26,6 @@ STAGE = "dev"
 FUNCTION = "watch-info-dev"
 ROLE = "watch-info-dev-lambda"
 ACCOUNT = "123456789012"
-ENDPOINT_FILE = REPO / "build" / f"endpoint-{STAGE}.txt"
 MISSING_ROUTE = {"message": "Missing Authentication Token"}
 
 
@@ -147,7 +147,9 @@ def test_rest_api_is_imported_from_the_spec_with_lambda_proxy_integrations(deplo
     assert aws("apigateway").get_authorizers(restApiId=api["id"])["items"] == []
 
 
-def test_stage_is_deployed_without_cache_and_the_endpoint_is_printed_and_saved(deployed, aws):
+def test_stage_is_deployed_without_cache_and_the_endpoint_is_printed_and_saved(
+    deployed, aws, aws_env
+):
     apigateway = aws("apigateway")
     (stage,) = apigateway.get_stages(restApiId=deployed.api_id)["item"]
     deployments = apigateway.get_deployments(restApiId=deployed.api_id)["items"]
@@ -157,7 +159,8 @@ def test_stage_is_deployed_without_cache_and_the_endpoint_is_printed_and_saved(d
     assert deployed.url == (
         f"https://{deployed.api_id}.execute-api.{REGION}.amazonaws.com/{STAGE}/info/v2"
     )
-    assert ENDPOINT_FILE.read_text().strip() == deployed.url
+    endpoint_file = Path(aws_env["BUILD_DIR"]) / f"endpoint-{STAGE}.txt"
+    assert endpoint_file.read_text().strip() == deployed.url
 
 
 def test_api_gateway_may_invoke_the_function_from_this_api_only(deployed, aws):
@@ -273,8 +276,9 @@ def test_teardown_removes_everything_but_the_table(deployed, aws, aws_env):
     assert ROLE not in [role["RoleName"] for role in aws("iam").list_roles()["Roles"]]
     log_groups = aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")
     assert log_groups["logGroups"] == []
-    assert not ENDPOINT_FILE.exists()
-    assert not (REPO / "build" / f"{FUNCTION}.zip").exists()
+    build = Path(aws_env["BUILD_DIR"])
+    assert not (build / f"endpoint-{STAGE}.txt").exists()
+    assert not (build / f"{FUNCTION}.zip").exists()
     assert aws("dynamodb").list_tables()["TableNames"] == ["project1"]
     item = aws("dynamodb").get_item(TableName="project1", Key={"sku": {"S": "CAL5185B"}})
     assert "Item" in item
