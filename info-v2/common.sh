@@ -25,6 +25,8 @@ PYTHON="${PYTHON:-python3}"
 # The Lambda runtime in zappa_settings.json; the package is built with the same Python.
 LAMBDA_PYTHON="python3.11"
 export STAGE DYNAMODB_TABLE
+# The id of the statement that lets API Gateway invoke the function (create and teardown).
+INVOKE_STATEMENT_ID="api-gateway-invoke"
 
 # die MESSAGE: one readable line on stderr, then exit 1.
 die() {

@@ -20,8 +20,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 handle_help "$@"
 
-STATEMENT_ID="api-gateway-invoke"
-
 parse_args() {
     while (($# > 0)); do
         case "$1" in
@@ -114,7 +112,7 @@ import json, sys
 for statement in json.loads(sys.argv[1]).get("Statement", []):
     if statement.get("Sid") == sys.argv[2]:
         print(statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "-"))
-' "$policy" "$STATEMENT_ID"
+' "$policy" "$INVOKE_STATEMENT_ID"
 }
 
 # grant_invoke SOURCE_ARN: API Gateway may invoke the function for requests to this API only.
@@ -128,11 +126,11 @@ grant_invoke() {
     if [[ -n "$current" ]]; then
         say "replacing the invoke permission for $current"
         aws_or_die "cannot remove the old invoke permission" aws lambda remove-permission \
-            --function-name "$FUNCTION" --statement-id "$STATEMENT_ID" >/dev/null
+            --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID" >/dev/null
     fi
     say "allowing API Gateway to invoke $FUNCTION from $source_arn"
     aws_or_die "cannot grant API Gateway the right to invoke $FUNCTION" aws lambda add-permission \
-        --function-name "$FUNCTION" --statement-id "$STATEMENT_ID" \
+        --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID" \
         --action lambda:InvokeFunction --principal apigateway.amazonaws.com \
         --source-arn "$source_arn" >/dev/null
 }

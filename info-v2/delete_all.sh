@@ -17,8 +17,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 handle_help "$@"
 
-# The statement id create_api_gateway.sh gives the invoke permission.
-STATEMENT_ID="api-gateway-invoke"
 DELETE_TABLE=false
 FAILED=0
 
@@ -125,7 +123,7 @@ main() {
 
     remove_rest_apis
     remove "API Gateway's permission to invoke $FUNCTION" \
-        aws lambda remove-permission --function-name "$FUNCTION" --statement-id "$STATEMENT_ID"
+        aws lambda remove-permission --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID"
     remove "Lambda function $FUNCTION" aws lambda delete-function --function-name "$FUNCTION"
     remove "log group /aws/lambda/$FUNCTION" \
         aws logs delete-log-group --log-group-name "/aws/lambda/$FUNCTION"

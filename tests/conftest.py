@@ -159,6 +159,13 @@ def service_without_database(aws_env):
 
 
 @pytest.fixture(scope="module")
+def service_without_table(aws_env):
+    """The app configured with a table that does not exist (e.g. not initialized yet)."""
+    with serve({**aws_env, "DYNAMODB_TABLE": "no-such-table"}) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
 def run_sh(aws_env):
     """info-v2/run.sh as a user starts it: no AWS_ENDPOINT_URL, so it starts its own DynamoDB.
 

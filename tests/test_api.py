@@ -151,10 +151,10 @@ def test_unreadable_body_is_a_problem_without_traceback(api, data, content_type,
     assert "Traceback" not in response.text
 
 
-def test_unreachable_database_gives_503_with_retry_after(service_without_database):
-    response = requests.get(
-        f"{service_without_database}/info/v2/watch/CAL5185B", auth=AUTH, timeout=60
-    )
+@pytest.mark.parametrize("service", ["service_without_database", "service_without_table"])
+def test_database_trouble_gives_503_with_retry_after(request, service):
+    base = request.getfixturevalue(service)
+    response = requests.get(f"{base}/info/v2/watch/CAL5185B", auth=AUTH, timeout=60)
     assert response.status_code == 503
     assert response.headers["Content-Type"] == "application/problem+json"
     assert int(response.headers["Retry-After"]) > 0
