@@ -6,10 +6,8 @@ would reach AWS; tests read back what the scripts created through boto3, and the
 runner takes function code straight out of the emulator's memory.
 """
 
-import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,23 +17,17 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+import aws_emulator  # noqa: E402
+from aws_emulator import free_port  # noqa: E402
+
 INFO_DIR = REPO / "info-v2"
 WATCHES = REPO / "watches.json"
 REGION = "us-east-1"
 HTTP_USER = "tester"
 HTTP_PASS = "s3cret-for-tests"
-
-# The in-process emulator logs every request it serves; failures are easier to read without.
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_http(url, timeout=30):
@@ -51,10 +43,7 @@ def wait_for_http(url, timeout=30):
 
 @pytest.fixture(scope="session")
 def emulator_url():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
+    server, url = aws_emulator.start()
     wait_for_http(url)
     yield url
     server.stop()
@@ -211,11 +200,3 @@ def lambda_runtime_python():
     if result.returncode != 0:
         pytest.fail(f"could not build {venv}:\n{result.stderr}")
     return venv / "bin" / "python"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def emulator_lists_function_urls():
-    """`zappa update` calls ListFunctionUrlConfigs, which moto lacks; see lambda_runner.py."""
-    from lambda_runner import add_list_function_url_configs
-
-    add_list_function_url_configs()

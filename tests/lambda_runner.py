@@ -22,7 +22,6 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from urllib.parse import unquote
 
 REPO = Path(__file__).resolve().parent.parent
 # Python 3.11 with only boto3, like the Lambda runtime; conftest's lambda_runtime_python builds it.
@@ -122,26 +121,6 @@ def emulator_code(function_name, account, region):
     from moto.backends import get_backend
 
     return get_backend("lambda")[account][region].get_function(function_name).code_bytes
-
-
-def add_list_function_url_configs():
-    """Teaches the in-process moto the ListFunctionUrlConfigs call, which it lacks (5.2.5).
-
-    `zappa update` lists a function's URLs to remove them (we deploy none); moto answers that
-    route with an HTML 404 and the update fails. Call before the emulator's first Lambda
-    request: moto builds its routes on that request.
-    """
-    from moto.awslambda import urls
-    from moto.awslambda.responses import LambdaResponse
-
-    def list_function_url_configs(self):
-        function = self.backend.get_function(unquote(self.path.split("/")[-2]))
-        configs = [function.url_config.to_dict()] if function.url_config else []
-        return 200, {}, json.dumps({"FunctionUrlConfigs": configs})
-
-    LambdaResponse.list_function_url_configs = list_function_url_configs
-    route = r"{0}/(?P<api_version>[^/]+)/functions/(?P<function_name>[\w_:%-]+)/urls/?$"
-    urls.url_paths[route] = LambdaResponse.dispatch
 
 
 def code_sha256(code):
