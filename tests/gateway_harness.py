@@ -29,7 +29,7 @@ import time
 import uuid
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from lambda_runner import LambdaError, LambdaRunner
+from lambda_runner import LambdaError, LambdaRunner, proxy_event
 
 INTEGRATION_URI = re.compile(
     r"^arn:[\w-]+:apigateway:[\w-]+:lambda:path/2015-03-31/functions/"
@@ -122,7 +122,6 @@ class GatewayHarness:
                     integrations[method] = None  # a method without integration
             self.routes.append(Route(resource, integrations))
         self.region = apigateway.meta.region_name
-        self.host = f"{api_id}.execute-api.{self.region}.amazonaws.com"
         self.runners = {}
         self.invocations = []  # the events the functions received, in order
 
@@ -166,8 +165,9 @@ class GatewayHarness:
         )
         if not self.may_invoke(uri["function"], source_arn):
             return configuration_error()
-        event = self.event(method, url, resource_path, route, parameters, stage, headers, body)
-        event["requestContext"]["accountId"] = uri["account"]
+        event = self.event(
+            method, url, resource_path, route, parameters, stage, headers, body, uri["account"]
+        )
         try:
             response = self.runner(uri["function"]).invoke(event)
         except LambdaError as error:
@@ -212,13 +212,10 @@ class GatewayHarness:
             )
         return self.runners[function_arn]
 
-    def event(self, method, url, resource_path, route, parameters, stage, headers, body):
+    def event(self, method, url, resource_path, route, parameters, stage, headers, body, account):
         """The REST API (v1) Lambda proxy event API Gateway sends for this request."""
         headers = {
-            "Host": self.host,
             "X-Forwarded-For": SOURCE_IP,
-            "X-Forwarded-Port": "443",
-            "X-Forwarded-Proto": "https",
             "X-Amzn-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
             **(headers or {}),
         }
@@ -226,49 +223,22 @@ class GatewayHarness:
             body = body.decode("utf-8")
         if body is not None:
             headers.setdefault("Content-Length", str(len(body.encode("utf-8"))))
-        query = parse_qsl(url.query, keep_blank_values=True)
-        multi_query = {}
-        for name, value in query:
-            multi_query.setdefault(name, []).append(value)
-        now = time.time()
-        stage_name = stage["stageName"]
-        event = {
-            "resource": route.path,
-            "path": resource_path,
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": {name: [value] for name, value in headers.items()},
-            "queryStringParameters": dict(query) or None,
-            "multiValueQueryStringParameters": multi_query or None,
-            "pathParameters": parameters or None,
-            "stageVariables": stage.get("variables") or None,
-            "requestContext": {
-                "resourceId": route.resource_id,
-                "resourcePath": route.path,
-                "httpMethod": method,
-                "extendedRequestId": uuid.uuid4().hex[:16],
-                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-                "path": f"/{stage_name}{resource_path}",
-                "protocol": "HTTP/1.1",
-                "stage": stage_name,
-                "domainPrefix": self.api_id,
-                "requestTimeEpoch": int(now * 1000),
-                "requestId": str(uuid.uuid4()),
-                "identity": {
-                    "sourceIp": SOURCE_IP,
-                    "userAgent": headers.get("User-Agent"),
-                    "accessKey": None,
-                    "accountId": None,
-                    "caller": None,
-                    "user": None,
-                    "userArn": None,
-                },
-                "domainName": self.host,
-                "apiId": self.api_id,
-            },
-            "body": body,
-            "isBase64Encoded": False,
-        }
+        event = proxy_event(
+            method,
+            resource_path,
+            headers,
+            body,
+            resource=route.path,
+            path_parameters=parameters,
+            query=parse_qsl(url.query, keep_blank_values=True),
+            stage=stage["stageName"],
+            api_id=self.api_id,
+            region=self.region,
+            account_id=account,
+            resource_id=route.resource_id,
+            stage_variables=stage.get("variables"),
+            source_ip=SOURCE_IP,
+        )
         self.invocations.append(event)
         return event
 

@@ -62,14 +62,20 @@ def proxy_event(
     query=None,
     stage="dev",
     api_id="a1b2c3d4e5",
+    region="us-east-1",
+    account_id="123456789012",
+    resource_id="r3s0urc3",
+    stage_variables=None,
+    source_ip="127.0.0.1",
 ):
     """An API Gateway REST API (v1) Lambda proxy event, as API Gateway sends it.
 
     `path` is the client's path after the stage (e.g. /info/v2/watch/CAL5185B); a dict body
-    is sent as JSON. For tests without a gateway: the gateway harness builds its events from
-    the deployed REST API instead.
+    is sent as JSON; `query` is a dict or a list of (name, value) pairs, already decoded.
+    Tests without a gateway call it directly; the gateway harness fills it in from the
+    deployed REST API.
     """
-    host = f"{api_id}.execute-api.us-east-1.amazonaws.com"
+    host = f"{api_id}.execute-api.{region}.amazonaws.com"
     headers = {
         "Host": host,
         "User-Agent": "lambda-runner",
@@ -80,6 +86,10 @@ def proxy_event(
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
         headers.setdefault("Content-Type", "application/json")
+    pairs = list(query.items() if isinstance(query, dict) else query or [])
+    multi_query = {}
+    for name, value in pairs:
+        multi_query.setdefault(name, []).append(value)
     resource = resource or path
     now = time.time()
     return {
@@ -88,26 +98,32 @@ def proxy_event(
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": (
-            {name: [value] for name, value in query.items()} if query else None
-        ),
-        "pathParameters": path_parameters,
-        "stageVariables": None,
+        "queryStringParameters": dict(pairs) or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": stage_variables or None,
         "requestContext": {
-            "resourceId": "r3s0urc3",
+            "resourceId": resource_id,
             "resourcePath": resource,
             "httpMethod": method,
             "extendedRequestId": uuid.uuid4().hex[:16],
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "path": f"/{stage}{path}",
-            "accountId": "123456789012",
+            "accountId": account_id,
             "protocol": "HTTP/1.1",
             "stage": stage,
             "domainPrefix": api_id,
             "requestTimeEpoch": int(now * 1000),
             "requestId": str(uuid.uuid4()),
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers["User-Agent"]},
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": headers.get("User-Agent"),
+                "accessKey": None,
+                "accountId": None,
+                "caller": None,
+                "user": None,
+                "userArn": None,
+            },
             "domainName": host,
             "apiId": api_id,
         },
