@@ -28,9 +28,14 @@ export STAGE DYNAMODB_TABLE
 # The id of the statement that lets API Gateway invoke the function (create and teardown).
 INVOKE_STATEMENT_ID="api-gateway-invoke"
 
-# die MESSAGE: one readable line on stderr, then exit 1.
-die() {
+# warn MESSAGE: one readable error line on stderr, naming the script.
+warn() {
     printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2
+}
+
+# die MESSAGE: warn, then exit 1.
+die() {
+    warn "$@"
     exit 1
 }
 

@@ -40,7 +40,7 @@ remove() {
     elif grep -qE 'NotFound|NoSuchEntity|does not exist|cannot be found' <<<"$output"; then
         say "$what: already gone"
     else
-        printf '%s: error: cannot remove %s: %s\n' "$(basename "$0")" "$what" "$(last_line "$output")" >&2
+        warn "cannot remove $what: $(last_line "$output")"
         FAILED=$((FAILED + 1))
     fi
 }
