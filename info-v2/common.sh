@@ -89,20 +89,62 @@ sys.exit(sys.argv[1] not in boto3.session.Session().get_available_regions("lambd
 EOF
 }
 
-# require_aws_credentials: sets ACCOUNT_ID, or stops with one line.
-require_aws_credentials() {
-    # shellcheck disable=SC2034
-    ACCOUNT_ID="$(aws sts get-caller-identity --query Account --output text 2>/dev/null)" ||
-        die "no usable AWS credentials. Run 'aws configure', or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+# aws_failure_reason SERVICE OUTPUT: why an AWS call failed, in one line: the endpoint cannot
+# be reached, no credentials were found, or the service refused them are different fixes.
+aws_failure_reason() {
+    local service="$1" output="$2" where="${AWS_ENDPOINT_URL:-AWS in $AWS_REGION}"
+    case "$output" in
+    *"Could not connect to the endpoint URL"* | *"Connect timeout on endpoint"* | *"Read timeout on endpoint"*)
+        printf 'cannot reach %s at %s: is it running, and is the address right?\n' "$service" "$where" ;;
+    *"Unable to locate credentials"* | *"Partial credentials found"*)
+        printf "no usable AWS credentials: none were found. Run 'aws configure', or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.\n" ;;
+    *UnrecognizedClientException* | *InvalidClientTokenId* | *InvalidSignatureException* | \
+        *SignatureDoesNotMatch* | *ExpiredToken* | *AuthFailure* | *AccessDenied*)
+        printf 'no usable AWS credentials: %s at %s refused them (%s)\n' "$service" "$where" "$(last_line "$output")" ;;
+    *)
+        printf '%s at %s failed: %s\n' "$service" "$where" "$(last_line "$output")" ;;
+    esac
 }
 
-# aws_preflight: the checks every deploy script starts with.
-aws_preflight() {
+# require_aws_credentials: sets ACCOUNT_ID (deploy scripts need it for ARNs), or stops with one line.
+require_aws_credentials() {
+    local output
+    if ! output="$(aws sts get-caller-identity --query Account --output text 2>&1)"; then
+        if [[ -n "${AWS_ENDPOINT_URL:-}" && "$output" == *"GetCallerIdentity operation: Unknown"* ]]; then
+            die "the endpoint $AWS_ENDPOINT_URL does not answer STS (a DynamoDB-only emulator?): deploying needs one that emulates every AWS service the scripts call."
+        fi
+        die "$(aws_failure_reason STS "$output")"
+    fi
+    # shellcheck disable=SC2034
+    ACCOUNT_ID="$output"
+}
+
+# require_dynamodb_access: one DynamoDB call proves endpoint and credentials, for the scripts
+# that need nothing else (DynamoDB Local and other DynamoDB-only endpoints have no STS).
+require_dynamodb_access() {
+    local output
+    output="$(aws dynamodb list-tables --max-items 1 --cli-connect-timeout 5 2>&1 >/dev/null)" ||
+        die "$(aws_failure_reason DynamoDB "$output")"
+}
+
+# aws_tools_and_region: the AWS CLI, the tools virtualenv and a known region.
+aws_tools_and_region() {
     require_aws_cli
     ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-local.txt" "$PYTHON"
     resolve_region
     require_known_region
+}
+
+# aws_preflight: the checks every deploy script starts with; sets ACCOUNT_ID.
+aws_preflight() {
+    aws_tools_and_region
     require_aws_credentials
+}
+
+# dynamodb_preflight: the checks of the scripts that only need DynamoDB.
+dynamodb_preflight() {
+    aws_tools_and_region
+    require_dynamodb_access
 }
 
 # require_table: the table must exist before a function is pointed at it.

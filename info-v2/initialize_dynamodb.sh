@@ -94,7 +94,7 @@ ensure_table() {
 main() {
     parse_options "$@"
     check_input_file
-    aws_preflight
+    dynamodb_preflight
     check_input_json
     ERROR_FILE="$(mktemp)"
     trap 'rm -f "$ERROR_FILE"' EXIT
