@@ -9,8 +9,9 @@
 #   4. serves the API on http://localhost:$PORT/info/v2 with Swagger UI at /info/v2/ui/.
 # Ctrl-C stops everything it started.
 #
-# Environment: PORT (1080), DB_PORT (8000), HTTP_USER / HTTP_PASS (watch / watch-local,
-# local-only defaults), DYNAMODB_TABLE (project1), AWS_ENDPOINT_URL (a DynamoDB to use).
+# Environment: PORT (1080), DB_PORT (8000), DB_START_SECONDS (60, how long to wait for the
+# local DynamoDB), HTTP_USER / HTTP_PASS (watch / watch-local, local-only defaults),
+# DYNAMODB_TABLE (project1), AWS_ENDPOINT_URL (a DynamoDB you already run, e.g. DynamoDB Local).
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -18,6 +19,8 @@ handle_help "$@"
 
 PORT="${PORT:-1080}"
 DB_PORT="${DB_PORT:-8000}"
+DB_START_SECONDS="${DB_START_SECONDS:-60}"
+DOCKER_IMAGE="amazon/dynamodb-local"
 DOCKER_CONTAINER="watch-info-dynamodb-local"
 LOCAL_PASS="watch-local"
 export HTTP_USER="${HTTP_USER:-watch}"
@@ -39,30 +42,71 @@ port_is_open() {
     "$TOOLS_VENV/bin/python" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1" 2>/dev/null
 }
 
-wait_for_port() {
-    local port="$1" tries=100
-    until port_is_open "$port"; do
-        ((tries--)) || die "the local DynamoDB did not answer on port $port"
-        sleep 0.2
+docker_answers() {
+    command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1
+}
+
+# use_local_credentials: local emulators accept any credentials; never send real ones to them.
+use_local_credentials() {
+    export AWS_ACCESS_KEY_ID="local" AWS_SECRET_ACCESS_KEY="local"
+    unset AWS_PROFILE AWS_SESSION_TOKEN
+}
+
+# has_aws_credentials: whether the AWS CLI would find credentials of the user's own.
+has_aws_credentials() {
+    [[ -n "${AWS_ACCESS_KEY_ID:-}${AWS_PROFILE:-}" ]] ||
+        [[ -n "$(aws configure get aws_access_key_id 2>/dev/null)" ]]
+}
+
+# wait_for_dynamodb WHAT: an open port proves nothing (Docker publishes it before DynamoDB
+# Local's JVM listens); wait until DynamoDB itself answers, for DB_START_SECONDS at most.
+wait_for_dynamodb() {
+    local what="$1" deadline=$((SECONDS + DB_START_SECONDS))
+    say "waiting for $what to answer on port $DB_PORT"
+    until aws dynamodb list-tables --max-items 1 --cli-connect-timeout 2 --cli-read-timeout 2 >/dev/null 2>&1; do
+        if [[ -n "$db_pid" ]] && ! kill -0 "$db_pid" 2>/dev/null; then
+            die "$what stopped while starting: $(last_line "$(cat "$BUILD_DIR/local-dynamodb.log")")"
+        fi
+        ((SECONDS < deadline)) ||
+            die "$what did not answer on port $DB_PORT within $DB_START_SECONDS s${db_container:+ (see: docker logs $DOCKER_CONTAINER)}; set DB_START_SECONDS to wait longer"
+        sleep 0.5
     done
 }
 
-start_local_database() {
-    port_is_open "$DB_PORT" && die "port $DB_PORT is in use; set DB_PORT to a free port, or AWS_ENDPOINT_URL to the DynamoDB listening there"
-    # Local emulators accept any credentials; never send real ones to them.
-    export AWS_ACCESS_KEY_ID="local" AWS_SECRET_ACCESS_KEY="local"
-    unset AWS_PROFILE AWS_SESSION_TOKEN
-    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-        say "starting DynamoDB Local in Docker on port $DB_PORT"
-        db_container="$(docker run --rm --detach --name "$DOCKER_CONTAINER" \
-            --publish "127.0.0.1:$DB_PORT:8000" amazon/dynamodb-local -jar DynamoDBLocal.jar -inMemory)"
-    else
-        say "no Docker engine answers: starting moto's DynamoDB emulator on port $DB_PORT"
-        "$TOOLS_VENV/bin/moto_server" -H 127.0.0.1 -p "$DB_PORT" >"$BUILD_DIR/local-dynamodb.log" 2>&1 &
-        db_pid=$!
+start_dynamodb_local() {
+    if docker container inspect "$DOCKER_CONTAINER" >/dev/null 2>&1; then
+        say "removing container $DOCKER_CONTAINER, left over from an earlier run"
+        docker rm --force "$DOCKER_CONTAINER" >/dev/null || die "could not remove the old container $DOCKER_CONTAINER"
     fi
+    port_is_open "$DB_PORT" && die "port $DB_PORT is in use; set DB_PORT to a free port, or AWS_ENDPOINT_URL to the DynamoDB listening there"
+    if ! docker image inspect "$DOCKER_IMAGE" >/dev/null 2>&1; then
+        say "pulling the $DOCKER_IMAGE image (first run only; this can take a minute)"
+        docker pull --quiet "$DOCKER_IMAGE" >/dev/null || die "could not pull $DOCKER_IMAGE; check your network and Docker"
+    fi
+    say "starting DynamoDB Local in Docker on port $DB_PORT"
+    docker run --rm --detach --name "$DOCKER_CONTAINER" --publish "127.0.0.1:$DB_PORT:8000" \
+        "$DOCKER_IMAGE" -jar DynamoDBLocal.jar -inMemory >/dev/null ||
+        die "could not start the $DOCKER_IMAGE container"
+    db_container="$DOCKER_CONTAINER"
+    wait_for_dynamodb "DynamoDB Local"
+}
+
+start_moto() {
+    port_is_open "$DB_PORT" && die "port $DB_PORT is in use; set DB_PORT to a free port, or AWS_ENDPOINT_URL to the DynamoDB listening there"
+    say "no Docker engine answers: starting moto's DynamoDB emulator on port $DB_PORT"
+    "$TOOLS_VENV/bin/moto_server" -H 127.0.0.1 -p "$DB_PORT" >"$BUILD_DIR/local-dynamodb.log" 2>&1 &
+    db_pid=$!
+    wait_for_dynamodb "moto's emulator"
+}
+
+start_local_database() {
+    use_local_credentials
     export AWS_ENDPOINT_URL="http://127.0.0.1:$DB_PORT"
-    wait_for_port "$DB_PORT"
+    if docker_answers; then
+        start_dynamodb_local
+    else
+        start_moto
+    fi
 }
 
 print_instructions() {
@@ -91,6 +135,10 @@ main() {
     trap stop_local_database EXIT
     if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
         say "using the DynamoDB at AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
+        if ! has_aws_credentials; then
+            say "no AWS credentials configured: sending dummy ones, which local DynamoDBs accept"
+            use_local_credentials
+        fi
     else
         start_local_database
     fi

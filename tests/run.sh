@@ -13,8 +13,9 @@ handle_help "$@"
 ensure_venv "$TOOLS_VENV" "$REPO_DIR/tests/requirements.txt" "$PYTHON"
 cd "$REPO_DIR"
 say "ruff"
-"$TOOLS_VENV/bin/ruff" check --quiet .
-"$TOOLS_VENV/bin/ruff" format --check --quiet .
+# The docker stand-in is Python without a .py name: ruff checks it when named.
+"$TOOLS_VENV/bin/ruff" check --quiet . tests/docker_standin/docker
+"$TOOLS_VENV/bin/ruff" format --check --quiet . tests/docker_standin/docker
 say "shellcheck"
 "$TOOLS_VENV/bin/shellcheck" -x info-v2/*.sh tests/*.sh .ci/run
 say "pytest"
