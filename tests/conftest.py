@@ -7,11 +7,12 @@ runner takes function code straight out of the emulator's memory.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import boto3
@@ -49,30 +50,54 @@ def emulator_url():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def aws_env(emulator_url, tmp_path_factory):
-    """The environment of a user whose AWS calls go to a freshly reset emulator.
+def pytest_generate_tests(metafunc):
+    """Modules marked both_dynamodbs run against moto and against dynalite."""
+    if metafunc.definition.get_closest_marker("both_dynamodbs") and (
+        "dynamodb_backend" in metafunc.fixturenames
+    ):
+        metafunc.parametrize(
+            "dynamodb_backend", ["moto", "dynalite"], indirect=True, scope="module"
+        )
 
-    The scripts' build folder is a fresh temporary one, so the suite never touches a
-    developer's build/ (their endpoint file, their package).
+
+@pytest.fixture(scope="module")
+def dynamodb_backend(request):
+    """Which DynamoDB the module's aws_env points at: moto unless the module asks for both."""
+    return getattr(request, "param", "moto")
+
+
+@pytest.fixture(scope="module")
+def aws_env(dynamodb_backend, request, tmp_path_factory):
+    """The environment of a user whose AWS calls go to a fresh emulator.
+
+    That is moto (every AWS service, reset for each module), or for modules marked
+    both_dynamodbs also a fresh dynalite (DynamoDB only, like DynamoDB Local). The scripts'
+    build folder is a fresh temporary one, so the suite never touches a developer's build/
+    (their endpoint file, their package).
     """
-    requests.post(f"{emulator_url}/moto-api/reset", timeout=10).raise_for_status()
-    env = {
-        **os.environ,
-        "BUILD_DIR": str(tmp_path_factory.mktemp("build")),
-        "AWS_ENDPOINT_URL": emulator_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "HTTP_USER": HTTP_USER,
-        "HTTP_PASS": HTTP_PASS,
-        # The AWS CLI and tools of the test virtualenv come first, as for a user who installed them.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "DYNAMODB_TABLE", "STAGE"):
-        env.pop(name, None)
-    return env
+    with ExitStack() as stack:
+        if dynamodb_backend == "dynalite":
+            endpoint = stack.enter_context(dynalite(request.getfixturevalue("dynalite_command")))
+        else:
+            endpoint = request.getfixturevalue("emulator_url")
+            requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        env = {
+            **os.environ,
+            "BUILD_DIR": str(tmp_path_factory.mktemp("build")),
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "HTTP_USER": HTTP_USER,
+            "HTTP_PASS": HTTP_PASS,
+            # The AWS CLI and tools of the test virtualenv come first, as for a user who
+            # installed them.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "DYNAMODB_TABLE", "STAGE"):
+            env.pop(name, None)
+        yield env
 
 
 @pytest.fixture(scope="module")
@@ -154,16 +179,13 @@ def service_without_table(aws_env):
         yield base
 
 
-@pytest.fixture(scope="module")
-def run_sh(aws_env):
-    """info-v2/run.sh as a user starts it: no AWS_ENDPOINT_URL, so it starts its own DynamoDB.
+@contextmanager
+def running_run_sh(env, timeout=300):
+    """info-v2/run.sh as a user starts it, serving on env's PORT; yields (base URL, process).
 
-    Yields (base URL, process); the process runs in its own process group so a test can
-    press Ctrl-C the way a terminal does, to the whole group.
+    The process runs in its own process group, so a test can press Ctrl-C the way a
+    terminal does, to the whole group. Whatever is left is killed at the end.
     """
-    port, db_port = free_port(), free_port()
-    env = {k: v for k, v in aws_env.items() if not k.startswith("AWS_")}
-    env.update(PORT=str(port), DB_PORT=str(db_port), HTTP_USER="watch", HTTP_PASS="watch-local")
     process = subprocess.Popen(
         ["bash", str(INFO_DIR / "run.sh")],
         cwd="/",
@@ -173,13 +195,42 @@ def run_sh(aws_env):
         text=True,
         start_new_session=True,
     )
+    base = f"http://127.0.0.1:{env['PORT']}"
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/", timeout=300)
-        yield f"http://127.0.0.1:{port}", db_port, process
+        deadline = time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                requests.get(base + "/", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        else:
+            output = process.communicate(timeout=10)[0] if process.poll() is not None else ""
+            raise AssertionError(f"run.sh did not serve {base}:\n{output}")
+        yield base, process
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def run_sh_env(aws_env, **overrides):
+    """A user's environment for run.sh: no AWS settings, free ports, the local credentials."""
+    env = {k: v for k, v in aws_env.items() if not k.startswith("AWS_")}
+    env.update(PORT=str(free_port()), DB_PORT=str(free_port()), HTTP_USER="watch")
+    env.update(HTTP_PASS="watch-local", **overrides)
+    return env
+
+
+@pytest.fixture(scope="module")
+def run_sh(aws_env):
+    """info-v2/run.sh with no AWS_ENDPOINT_URL, so it starts its own DynamoDB.
+
+    Yields (base URL, DynamoDB port, process).
+    """
+    env = run_sh_env(aws_env)
+    with running_run_sh(env) as (base, process):
+        yield base, int(env["DB_PORT"]), process
 
 
 # --- Lambda (issue 3): the runtime interpreter of lambda_runner.py, and a gap of the emulator ---
@@ -200,3 +251,45 @@ def lambda_runtime_python():
     if result.returncode != 0:
         pytest.fail(f"could not build {venv}:\n{result.stderr}")
     return venv / "bin" / "python"
+
+
+# --- A second DynamoDB implementation (issue 12): dynalite, standing in for DynamoDB Local ---
+
+NODE_TOOLS = REPO / "tests" / "node"
+
+
+@pytest.fixture(scope="session")
+def dynalite_command():
+    """dynalite's command, installed with npm from tests/node/package-lock.json when missing."""
+    command = NODE_TOOLS / "node_modules" / ".bin" / "dynalite"
+    lock = NODE_TOOLS / "package-lock.json"
+    stamp = NODE_TOOLS / "node_modules" / ".installed-package-lock.json"
+    if not (command.exists() and stamp.exists() and stamp.read_bytes() == lock.read_bytes()):
+        if shutil.which("npm") is None:
+            pytest.fail("npm was not found on PATH: install Node.js, which brings npm")
+        result = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+            cwd=NODE_TOOLS,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"npm could not install dynalite:\n{result.stderr}")
+        stamp.write_bytes(lock.read_bytes())
+    return command
+
+
+@contextmanager
+def dynalite(command):
+    """A fresh in-memory dynalite on a free loopback port; yields its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(command), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
