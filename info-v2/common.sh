@@ -25,6 +25,7 @@ PYTHON="${PYTHON:-python3}"
 # The Lambda runtime in zappa_settings.json; the package is built with the same Python.
 LAMBDA_PYTHON="python3.11"
 export STAGE DYNAMODB_TABLE
+export AWS_PAGER="" # AWS CLI v2 would page long outputs
 # The id of the statement that lets API Gateway invoke the function (create and teardown).
 INVOKE_STATEMENT_ID="api-gateway-invoke"
 
@@ -82,11 +83,8 @@ resolve_region() {
 
 # require_known_region: an unknown region fails here, not as a DNS error deep inside a call.
 require_known_region() {
-    "$TOOLS_VENV/bin/python" - "$AWS_REGION" <<'EOF' || die "unknown AWS region '$AWS_REGION'. Set AWS_REGION to a region such as us-east-1 or eu-west-1."
-import sys
-import boto3
-sys.exit(sys.argv[1] not in boto3.session.Session().get_available_regions("lambda"))
-EOF
+    deploy_helper known-region "$AWS_REGION" ||
+        die "unknown AWS region '$AWS_REGION'. Set AWS_REGION to a region such as us-east-1 or eu-west-1."
 }
 
 # aws_failure_reason SERVICE OUTPUT: why an AWS call failed, in one line: the endpoint cannot
@@ -153,26 +151,62 @@ require_table() {
         die "DynamoDB table '$DYNAMODB_TABLE' not found in $AWS_REGION. Run initialize_dynamodb.sh first."
 }
 
-# zappa_setting KEY: a value of the current stage in zappa_settings.json.
-zappa_setting() {
-    "$TOOLS_VENV/bin/python" - "$INFO_DIR/zappa_settings.json" "$STAGE" "$1" <<'EOF'
-import json
-import sys
-settings_file, stage, key = sys.argv[1:]
-settings = json.load(open(settings_file))
-if stage not in settings:
-    sys.exit(f"stage '{stage}' is not in {settings_file}; add it there or set STAGE to one of {sorted(settings)}")
-if key not in settings[stage]:
-    sys.exit(f"'{key}' is not set for stage '{stage}' in {settings_file}")
-print(settings[stage][key])
-EOF
+# deploy_helper COMMAND ARGS...: a subcommand of deploy_helpers.py (the scripts' Python steps).
+deploy_helper() {
+    "$TOOLS_VENV/bin/python" "$INFO_DIR/deploy_helpers.py" "$@"
 }
 
-# function_name: Zappa names the function "<project_name>-<stage>".
-function_name() {
+# zappa_setting KEY: a value of the current stage in zappa_settings.json.
+zappa_setting() {
+    deploy_helper zappa-setting "$STAGE" "$1"
+}
+
+# deployment_names: sets FUNCTION (Zappa names it "<project_name>-<stage>") and ROLE.
+deployment_names() {
     local project
     project="$(zappa_setting project_name)" || exit 1
-    printf '%s-%s\n' "$project" "$STAGE"
+    FUNCTION="$project-$STAGE"
+    ROLE="$(zappa_setting role_name)" || exit 1
+}
+
+# aws_call WHAT ARGS...: `aws ARGS`, its output on stdout; on failure, stops with one line:
+# "cannot WHAT" and the CLI's own last line.
+aws_call() {
+    local what="$1" output
+    shift
+    output="$(aws "$@" 2>&1)" || die "cannot $what: $(last_line "$output")"
+    printf '%s\n' "$output"
+}
+
+# aws_find WHAT ARGS...: like aws_call, but an answer that the thing does not exist is exit
+# status 1 instead of a stop. Call it directly (not in $(...)): the output goes to AWS_FOUND.
+aws_find() {
+    local what="$1"
+    shift
+    if AWS_FOUND="$(aws "$@" 2>&1)"; then
+        return 0
+    elif is_not_found "$AWS_FOUND"; then
+        return 1
+    fi
+    die "cannot $what: $(last_line "$AWS_FOUND")"
+}
+
+# is_not_found OUTPUT: whether an AWS CLI error says that the thing does not exist.
+is_not_found() {
+    grep -qE 'NotFound|NoSuchEntity|does not exist|cannot be found' <<<"$1"
+}
+
+# aws_list WHAT ARGS...: the words of a listing's text output, one per line ("None" is none).
+aws_list() {
+    local output
+    output="$(aws_call "$@")" || exit 1
+    [[ "$output" == "None" ]] || tr -s '\t' '\n' <<<"$output"
+}
+
+# rest_api_ids: the ids of the REST APIs named $FUNCTION (the scripts name it so), one per line.
+rest_api_ids() {
+    aws_list "list REST APIs" apigateway get-rest-apis \
+        --query "items[?name=='$FUNCTION'].id" --output text
 }
 
 # ensure_venv DIR REQUIREMENTS PYTHON: creates the virtualenv and installs the pinned

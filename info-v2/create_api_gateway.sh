@@ -39,80 +39,44 @@ gateway_document() {
     "$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --spec "$SPEC_FILE" "$@" || exit 1
 }
 
-# aws_or_die MESSAGE COMMAND...: runs an AWS CLI command; on failure prints MESSAGE and the
-# CLI's own last line, as one line.
-aws_or_die() {
-    local message="$1" output
-    shift
-    if ! output="$("$@" 2>&1)"; then
-        die "$message: $(last_line "$output")"
-    fi
-    printf '%s\n' "$output"
-}
-
+# function_arn: the ARN of the function of create_lambdas.sh.
 function_arn() {
-    local output
-    if ! output="$(aws lambda get-function --function-name "$FUNCTION" \
-        --query Configuration.FunctionArn --output text 2>&1)"; then
-        if [[ "$output" == *ResourceNotFoundException* ]]; then
-            die "Lambda function '$FUNCTION' not found in $AWS_REGION. Run create_lambdas.sh first."
-        fi
-        die "cannot read Lambda function '$FUNCTION': $(last_line "$output")"
-    fi
-    printf '%s\n' "$output"
+    aws_find "read Lambda function '$FUNCTION'" lambda get-function --function-name "$FUNCTION" \
+        --query Configuration.FunctionArn --output text ||
+        die "Lambda function '$FUNCTION' not found in $AWS_REGION. Run create_lambdas.sh first."
+    printf '%s\n' "$AWS_FOUND"
 }
 
 # existing_api_id: the id of the REST API named $FUNCTION, empty when there is none.
 existing_api_id() {
     local ids
-    ids="$(aws_or_die "cannot list REST APIs" aws apigateway get-rest-apis \
-        --query "items[?name=='$FUNCTION'].id" --output text)"
-    ids="${ids//None/}"
-    read -r -a ids <<<"$ids"
-    if ((${#ids[@]} > 1)); then
-        die "several REST APIs are named '$FUNCTION' (${ids[*]}); delete the extra ones with 'aws apigateway delete-rest-api --rest-api-id ID' and run this again."
+    ids="$(rest_api_ids)"
+    if (($(wc -l <<<"$ids") > 1)); then
+        die "several REST APIs are named '$FUNCTION' ($(tr '\n' ' ' <<<"$ids")); delete the extra ones with 'aws apigateway delete-rest-api --rest-api-id ID' and run this again."
     fi
-    printf '%s\n' "${ids[0]:-}"
-}
-
-# report_import RESPONSE: prints the API id, and the importer's warnings on stderr.
-report_import() {
-    "$TOOLS_VENV/bin/python" -c '
-import json, sys
-response = json.loads(sys.argv[1])
-for warning in response.get("warnings") or []:
-    print(f"==> API Gateway warning: {warning}", file=sys.stderr)
-print(response["id"])
-' "$1"
+    printf '%s\n' "$ids"
 }
 
 import_api() {
     local document="$1" api_id="$2" response
     if [[ -n "$api_id" ]]; then
         say "updating REST API $FUNCTION ($api_id) from $(basename "$SPEC_FILE")"
-        response="$(aws_or_die "API Gateway refused the update of $api_id" \
-            aws apigateway put-rest-api --rest-api-id "$api_id" --mode overwrite \
-            --parameters basepath=ignore --body "fileb://$document" --output json)"
+        response="$(aws_call "update REST API $api_id" apigateway put-rest-api \
+            --rest-api-id "$api_id" --mode overwrite --parameters basepath=ignore --body "fileb://$document" --output json)"
     else
         say "importing $(basename "$SPEC_FILE") as REST API $FUNCTION"
-        response="$(aws_or_die "API Gateway refused the import" \
-            aws apigateway import-rest-api \
+        response="$(aws_call "import the REST API" apigateway import-rest-api \
             --parameters basepath=ignore,endpointConfigurationTypes=REGIONAL \
             --body "fileb://$document" --output json)"
     fi
-    report_import "$response"
+    deploy_helper import-result <<<"$response"
 }
 
 # current_source_arn: the SourceArn of our statement in the function's policy, if any.
 current_source_arn() {
-    local policy
-    policy="$(aws lambda get-policy --function-name "$FUNCTION" --query Policy --output text 2>/dev/null)" || return 0
-    "$TOOLS_VENV/bin/python" -c '
-import json, sys
-for statement in json.loads(sys.argv[1]).get("Statement", []):
-    if statement.get("Sid") == sys.argv[2]:
-        print(statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "-"))
-' "$policy" "$INVOKE_STATEMENT_ID"
+    aws_find "read the policy of $FUNCTION" lambda get-policy --function-name "$FUNCTION" \
+        --query Policy --output text || return 0
+    deploy_helper invoke-source-arn "$INVOKE_STATEMENT_ID" <<<"$AWS_FOUND"
 }
 
 # grant_invoke SOURCE_ARN: API Gateway may invoke the function for requests to this API only.
@@ -125,11 +89,11 @@ grant_invoke() {
     fi
     if [[ -n "$current" ]]; then
         say "replacing the invoke permission for $current"
-        aws_or_die "cannot remove the old invoke permission" aws lambda remove-permission \
+        aws_call "remove the old invoke permission" lambda remove-permission \
             --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID" >/dev/null
     fi
     say "allowing API Gateway to invoke $FUNCTION from $source_arn"
-    aws_or_die "cannot grant API Gateway the right to invoke $FUNCTION" aws lambda add-permission \
+    aws_call "grant API Gateway the right to invoke $FUNCTION" lambda add-permission \
         --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID" \
         --action lambda:InvokeFunction --principal apigateway.amazonaws.com \
         --source-arn "$source_arn" >/dev/null
@@ -138,7 +102,7 @@ grant_invoke() {
 main() {
     parse_args "$@"
     aws_preflight
-    FUNCTION="$(function_name)"
+    deployment_names
     local base_path lambda_arn partition document api_id url domain="amazonaws.com"
     base_path="$(gateway_document --base-path)"
     lambda_arn="$(function_arn)"
@@ -154,7 +118,7 @@ main() {
     grant_invoke "arn:$partition:execute-api:$AWS_REGION:$ACCOUNT_ID:$api_id/*/*/*"
 
     say "deploying stage $STAGE"
-    aws_or_die "cannot deploy stage $STAGE" aws apigateway create-deployment \
+    aws_call "deploy stage $STAGE" apigateway create-deployment \
         --rest-api-id "$api_id" --stage-name "$STAGE" \
         --description "create_api_gateway.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)" >/dev/null
 

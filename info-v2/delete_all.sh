@@ -37,7 +37,7 @@ remove() {
     shift
     if output="$("$@" 2>&1)"; then
         say "removed $what"
-    elif grep -qE 'NotFound|NoSuchEntity|does not exist|cannot be found' <<<"$output"; then
+    elif is_not_found "$output"; then
         say "$what: already gone"
     else
         warn "cannot remove $what: $(last_line "$output")"
@@ -45,20 +45,11 @@ remove() {
     fi
 }
 
-# query WHAT COMMAND...: the text output of a listing command ("None" means empty).
-query() {
-    local what="$1" output
-    shift
-    output="$("$@" 2>&1)" || die "cannot list $what: $(last_line "$output")"
-    [[ "$output" == "None" ]] || printf '%s\n' "$output"
-}
-
 remove_rest_apis() {
     local api_id stage found=false
-    for api_id in $(query "REST APIs" aws apigateway get-rest-apis \
-        --query "items[?name=='$FUNCTION'].id" --output text); do
+    for api_id in $(rest_api_ids); do
         found=true
-        for stage in $(query "stages of $api_id" aws apigateway get-stages \
+        for stage in $(aws_list "list the stages of $api_id" apigateway get-stages \
             --rest-api-id "$api_id" --query 'item[].stageName' --output text); do
             remove "stage $stage of REST API $FUNCTION ($api_id)" \
                 aws apigateway delete-stage --rest-api-id "$api_id" --stage-name "$stage"
@@ -70,9 +61,9 @@ remove_rest_apis() {
 
 remove_keep_warm_rules() {
     local rule target_ids
-    for rule in $(query "EventBridge rules" aws events list-rules --name-prefix "$FUNCTION-" \
+    for rule in $(aws_list "list EventBridge rules" events list-rules --name-prefix "$FUNCTION-" \
         --query 'Rules[].Name' --output text); do
-        target_ids="$(query "targets of $rule" aws events list-targets-by-rule --rule "$rule" \
+        target_ids="$(aws_list "list the targets of $rule" events list-targets-by-rule --rule "$rule" \
             --query 'Targets[].Id' --output text)"
         if [[ -n "$target_ids" ]]; then
             # shellcheck disable=SC2086  # one argument per target id
@@ -84,16 +75,16 @@ remove_keep_warm_rules() {
 
 remove_role() {
     local policy
-    if ! aws iam get-role --role-name "$ROLE" >/dev/null 2>&1; then
+    if ! aws_find "read IAM role $ROLE" iam get-role --role-name "$ROLE"; then
         say "IAM role $ROLE: already gone"
         return
     fi
-    for policy in $(query "policies of $ROLE" aws iam list-role-policies --role-name "$ROLE" \
+    for policy in $(aws_list "list the policies of $ROLE" iam list-role-policies --role-name "$ROLE" \
         --query 'PolicyNames[]' --output text); do
         remove "inline policy $policy of role $ROLE" \
             aws iam delete-role-policy --role-name "$ROLE" --policy-name "$policy"
     done
-    for policy in $(query "attached policies of $ROLE" aws iam list-attached-role-policies \
+    for policy in $(aws_list "list the attached policies of $ROLE" iam list-attached-role-policies \
         --role-name "$ROLE" --query 'AttachedPolicies[].PolicyArn' --output text); do
         remove "policy $policy from role $ROLE" \
             aws iam detach-role-policy --role-name "$ROLE" --policy-arn "$policy"
@@ -117,8 +108,7 @@ remove_local_files() {
 main() {
     parse_args "$@"
     aws_preflight
-    FUNCTION="$(function_name)"
-    ROLE="$(zappa_setting role_name)"
+    deployment_names
     say "removing stage $STAGE of the service from $AWS_REGION (account $ACCOUNT_ID)"
 
     remove_rest_apis

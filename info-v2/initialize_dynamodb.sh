@@ -22,7 +22,6 @@ handle_help "$@"
 
 WATCHES_FILE="$REPO_DIR/watches.json"
 LOADER="$INFO_DIR/load_watches.py"
-export AWS_PAGER="" # AWS CLI v2 would page the output of describe-table
 # describe-table --query printing the key schema and the type of sku, "sku:HASH<TAB>S" for ours.
 KEY_QUERY="[join(' ', Table.KeySchema[].join(':', [AttributeName, KeyType])),
     Table.AttributeDefinitions[?AttributeName=='sku'].AttributeType | [0]]"
@@ -70,25 +69,21 @@ check_input_json() {
 
 # ensure_table: creates the table, or reuses it when its key is sku (S).
 ensure_table() {
-    local key_schema
-    if key_schema="$(aws dynamodb describe-table --table-name "$DYNAMODB_TABLE" \
-        --query "$KEY_QUERY" --output text 2>"$ERROR_FILE")"; then
-        [[ "$key_schema" == $'sku:HASH\tS' ]] ||
-            die "table '$DYNAMODB_TABLE' already exists in $AWS_REGION with another key (key ${key_schema%%$'\t'*}, type of sku ${key_schema#*$'\t'}); this service needs partition key sku of type S. Choose another --table."
+    if aws_find "read table '$DYNAMODB_TABLE'" dynamodb describe-table \
+        --table-name "$DYNAMODB_TABLE" --query "$KEY_QUERY" --output text; then
+        [[ "$AWS_FOUND" == $'sku:HASH\tS' ]] ||
+            die "table '$DYNAMODB_TABLE' already exists in $AWS_REGION with another key (key ${AWS_FOUND%%$'\t'*}, type of sku ${AWS_FOUND#*$'\t'}); this service needs partition key sku of type S. Choose another --table."
         say "reusing table $DYNAMODB_TABLE in $AWS_REGION"
-    elif grep -q ResourceNotFoundException "$ERROR_FILE"; then
+    else
         say "creating table $DYNAMODB_TABLE in $AWS_REGION"
-        aws dynamodb create-table --table-name "$DYNAMODB_TABLE" \
+        aws_call "create table '$DYNAMODB_TABLE'" dynamodb create-table --table-name "$DYNAMODB_TABLE" \
             --attribute-definitions AttributeName=sku,AttributeType=S \
             --key-schema AttributeName=sku,KeyType=HASH \
-            --billing-mode PAY_PER_REQUEST >/dev/null 2>"$ERROR_FILE" ||
-            die "could not create table '$DYNAMODB_TABLE': $(tail -n 1 "$ERROR_FILE")"
-    else
-        die "could not read table '$DYNAMODB_TABLE': $(tail -n 1 "$ERROR_FILE")"
+            --billing-mode PAY_PER_REQUEST >/dev/null
     fi
     say "waiting until table $DYNAMODB_TABLE is active"
-    aws dynamodb wait table-exists --table-name "$DYNAMODB_TABLE" 2>"$ERROR_FILE" ||
-        die "table '$DYNAMODB_TABLE' did not become active: $(tail -n 1 "$ERROR_FILE")"
+    aws_call "see table '$DYNAMODB_TABLE' become active" dynamodb wait table-exists \
+        --table-name "$DYNAMODB_TABLE" >/dev/null
 }
 
 main() {
@@ -96,8 +91,6 @@ main() {
     check_input_file
     dynamodb_preflight
     check_input_json
-    ERROR_FILE="$(mktemp)"
-    trap 'rm -f "$ERROR_FILE"' EXIT
     ensure_table
     say "loading $WATCHES_FILE into table $DYNAMODB_TABLE"
     "$TOOLS_VENV/bin/python" "$LOADER" --table "$DYNAMODB_TABLE" --file "$WATCHES_FILE"

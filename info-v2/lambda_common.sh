@@ -9,7 +9,6 @@
 # The trust policy of the execution role: only the Lambda service may assume it.
 TRUST_POLICY='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 POLICY_NAME="watch-info-least-privilege"
-export AWS_PAGER="" # AWS CLI v2 would page some outputs
 
 # lambda_setup: the checks both scripts run before touching anything.
 lambda_setup() {
@@ -18,66 +17,40 @@ lambda_setup() {
     [[ -n "${HTTP_USER:-}" && -n "${HTTP_PASS:-}" ]] ||
         die "HTTP_USER and HTTP_PASS must be set: they are the basic-auth credentials the deployed function will accept (no default is ever deployed)."
     require_command "$LAMBDA_PYTHON" "The package must be built with the Lambda runtime's Python: install Python 3.11."
-    FUNCTION="$(function_name)"
-    ROLE="$(zappa_setting role_name)"
+    deployment_names
     WORK_DIR="$(mktemp -d)"
     # The work folder holds the request with the credentials: it goes away however we exit.
     trap 'rm -rf "$WORK_DIR"' EXIT
 }
 
-# function_exists NAME: 0 when the function exists, 1 when it does not, stops on other errors.
+# function_exists: 0 when the function exists, 1 when it does not, stops on other errors.
 function_exists() {
-    local output
-    output="$(aws lambda get-function --function-name "$1" 2>&1 >/dev/null)" && return 0
-    [[ "$output" == *ResourceNotFoundException* ]] && return 1
-    die "could not look up Lambda function '$1': $(last_line "$output")"
-}
-
-# execution_policy: the inline policy of the role, rendered once from the configuration.
-execution_policy() {
-    "$TOOLS_VENV/bin/python" - "$AWS_REGION" "$ACCOUNT_ID" "$DYNAMODB_TABLE" "$FUNCTION" <<'EOF'
-import json
-import sys
-
-region, account, table, function = sys.argv[1:]
-log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}"
-statements = [
-    # GetItem serves GET and the duplicate check of POST; PutItem (conditional) stores a watch.
-    {
-        "Sid": "ReadWriteWatchItems",
-        "Effect": "Allow",
-        "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
-        "Resource": f"arn:aws:dynamodb:{region}:{account}:table/{table}",
-    },
-    # The function's own log group only (the group itself for CreateLogGroup, its streams).
-    {
-        "Sid": "WriteOwnLogs",
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": [log_group, f"{log_group}:*"],
-    },
-]
-print(json.dumps({"Version": "2012-10-17", "Statement": statements}))
-EOF
+    aws_find "look up Lambda function '$FUNCTION'" lambda get-function --function-name "$FUNCTION"
 }
 
 # ensure_execution_role: creates the role if missing, then (re)writes its trust and inline
 # policies, so a rerun repairs whatever an interrupted run left. Sets ROLE_ARN.
 ensure_execution_role() {
-    if ROLE_ARN="$(aws iam get-role --role-name "$ROLE" --query Role.Arn --output text 2>/dev/null)"; then
-        aws iam update-assume-role-policy --role-name "$ROLE" --policy-document "$TRUST_POLICY" ||
-            die "could not set the trust policy of IAM role '$ROLE'"
+    if aws_find "read IAM role '$ROLE'" iam get-role --role-name "$ROLE" --query Role.Arn --output text; then
+        ROLE_ARN="$AWS_FOUND"
+        aws_call "set the trust policy of IAM role '$ROLE'" iam update-assume-role-policy \
+            --role-name "$ROLE" --policy-document "$TRUST_POLICY" >/dev/null
     else
         say "creating IAM role $ROLE"
-        ROLE_ARN="$(aws iam create-role --role-name "$ROLE" \
+        ROLE_ARN="$(aws_call "create IAM role '$ROLE'" iam create-role --role-name "$ROLE" \
             --assume-role-policy-document "$TRUST_POLICY" \
             --description "Execution role of the Lambda function $FUNCTION" \
-            --query Role.Arn --output text)" || die "could not create IAM role '$ROLE'"
-        aws iam wait role-exists --role-name "$ROLE" || die "IAM role '$ROLE' did not appear"
+            --query Role.Arn --output text)"
+        aws_call "see IAM role '$ROLE' appear" iam wait role-exists --role-name "$ROLE" >/dev/null
     fi
+    # execution_policy.json: GetItem serves GET and the duplicate check of POST, PutItem
+    # (conditional) stores a watch; logs go to the function's own log group only.
     say "granting $ROLE GetItem/PutItem on table $DYNAMODB_TABLE and its own log group"
-    aws iam put-role-policy --role-name "$ROLE" --policy-name "$POLICY_NAME" \
-        --policy-document "$(execution_policy)" || die "could not put the policy of IAM role '$ROLE'"
+    local policy
+    policy="$(deploy_helper execution-policy "$AWS_REGION" "$ACCOUNT_ID" "$DYNAMODB_TABLE" "$FUNCTION")" ||
+        die "could not render execution_policy.json"
+    aws_call "put the policy of IAM role '$ROLE'" iam put-role-policy --role-name "$ROLE" \
+        --policy-name "$POLICY_NAME" --policy-document "$policy" >/dev/null
 }
 
 # run_zappa ARGS...: Zappa from the packaging virtualenv, in info-v2 where its settings are.
@@ -104,36 +77,12 @@ build_package() {
     PACKAGE="$WORK_DIR/$FUNCTION.zip"
     say "packaging stage $STAGE"
     run_zappa package "$STAGE" -o "$PACKAGE" || zappa_failure package
-    add_bytecode "$PACKAGE"
+    # Lambda's /var/task is read-only: without bytecode, each cold start compiles every module.
+    "$LAMBDA_VENV/bin/python" "$INFO_DIR/deploy_helpers.py" add-bytecode "$PACKAGE" ||
+        die "could not add bytecode to $PACKAGE"
     mkdir -p "$BUILD_DIR"
     cp "$PACKAGE" "$BUILD_DIR/.$FUNCTION.zip.$$" && mv -f "$BUILD_DIR/.$FUNCTION.zip.$$" "$BUILD_DIR/$FUNCTION.zip"
     say "package size: $(mib "$(wc -c <"$PACKAGE")") MiB zipped (a copy: $BUILD_DIR/$FUNCTION.zip)"
-}
-
-# add_bytecode ZIP: adds the compiled bytecode of every module to the package. Lambda's
-# /var/task is read-only, so without it each cold start compiles every imported module
-# again (about half of the cold start). Zappa leaves __pycache__ out; the bytecode is made by
-# the runtime's Python 3.11, hash-based and unchecked: zip timestamps cannot invalidate it.
-add_bytecode() {
-    "$LAMBDA_VENV/bin/python" - "$1" <<'EOF' || die "could not add bytecode to $1"
-import compileall
-import py_compile
-import sys
-import tempfile
-import zipfile
-from pathlib import Path
-
-package_path = sys.argv[1]
-with tempfile.TemporaryDirectory() as tree:
-    with zipfile.ZipFile(package_path) as package:
-        package.extractall(tree)
-    compileall.compile_dir(
-        tree, quiet=2, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
-    )
-    with zipfile.ZipFile(package_path, "a", zipfile.ZIP_DEFLATED) as package:
-        for bytecode in sorted(Path(tree).rglob("*.pyc")):
-            package.write(bytecode, bytecode.relative_to(tree).as_posix())
-EOF
 }
 
 # mib BYTES
@@ -149,33 +98,20 @@ set_function_configuration() {
     wait_function_updated
     (
         umask 077
-        aws lambda get-function-configuration --function-name "$FUNCTION" \
-            --query Environment.Variables --output json >"$current" ||
-            die "could not read the configuration of function '$FUNCTION'"
-        "$TOOLS_VENV/bin/python" - "$FUNCTION" "$ROLE_ARN" "$current" >"$request" <<'EOF'
-import json
-import os
-import sys
-
-function, role_arn, current_file = sys.argv[1:]
-with open(current_file) as current:
-    variables = json.load(current) or {}
-for name in ("DYNAMODB_TABLE", "HTTP_USER", "HTTP_PASS"):
-    variables[name] = os.environ[name]
-request = {"FunctionName": function, "Role": role_arn, "Environment": {"Variables": variables}}
-print(json.dumps(request))
-EOF
+        aws_call "read the configuration of function '$FUNCTION'" lambda get-function-configuration \
+            --function-name "$FUNCTION" --query Environment.Variables --output json >"$current"
+        deploy_helper function-configuration "$FUNCTION" "$ROLE_ARN" "$current" >"$request"
     )
     say "setting the environment of $FUNCTION (table $DYNAMODB_TABLE, user $HTTP_USER)"
-    aws lambda update-function-configuration --cli-input-json "file://$request" >/dev/null ||
-        die "could not update the configuration of function '$FUNCTION'"
+    aws_call "update the configuration of function '$FUNCTION'" lambda update-function-configuration \
+        --cli-input-json "file://$request" >/dev/null
     rm -f "$request" "$current"
     wait_function_updated
 }
 
 wait_function_updated() {
-    aws lambda wait function-updated --function-name "$FUNCTION" ||
-        die "function '$FUNCTION' did not finish its last update"
+    aws_call "wait for function '$FUNCTION' to finish its last update" lambda wait function-updated \
+        --function-name "$FUNCTION" >/dev/null
 }
 
 # print_function_summary: what was deployed, on stdout.

@@ -1,0 +1,134 @@
+"""The small Python steps of the deploy scripts, one subcommand each.
+
+    deploy_helpers.py known-region REGION
+    deploy_helpers.py zappa-setting STAGE KEY
+    deploy_helpers.py execution-policy REGION ACCOUNT TABLE FUNCTION
+    deploy_helpers.py add-bytecode PACKAGE
+    deploy_helpers.py function-configuration FUNCTION ROLE_ARN CURRENT_VARIABLES_FILE
+    deploy_helpers.py import-result < RESPONSE
+    deploy_helpers.py invoke-source-arn STATEMENT_ID < POLICY
+
+A failure ends with one line on stderr and a non-zero status. Only the standard library is
+imported at the top: add-bytecode runs under the packaging virtualenv's Python.
+"""
+
+import argparse
+import compileall
+import json
+import os
+import py_compile
+import string
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+INFO_DIR = Path(__file__).resolve().parent
+ZAPPA_SETTINGS = INFO_DIR / "zappa_settings.json"
+EXECUTION_POLICY = INFO_DIR / "execution_policy.json"
+# The function's environment variables that the scripts set from their own environment.
+FUNCTION_VARIABLES = ("DYNAMODB_TABLE", "HTTP_USER", "HTTP_PASS")
+
+
+def known_region(region):
+    """Exit status 0 for a region where Lambda exists: a typo fails here, not as a DNS error."""
+    import boto3
+
+    return 0 if region in boto3.session.Session().get_available_regions("lambda") else 1
+
+
+def zappa_setting(stage, key):
+    """A value of STAGE in zappa_settings.json."""
+    settings = json.loads(ZAPPA_SETTINGS.read_text(encoding="utf-8"))
+    if stage not in settings:
+        sys.exit(
+            f"stage '{stage}' is not in {ZAPPA_SETTINGS}; add it there "
+            f"or set STAGE to one of {sorted(settings)}"
+        )
+    if key not in settings[stage]:
+        sys.exit(f"'{key}' is not set for stage '{stage}' in {ZAPPA_SETTINGS}")
+    print(settings[stage][key])
+
+
+def execution_policy(region, account, table, function):
+    """execution_policy.json with its ${...} placeholders filled in, as one line of JSON."""
+    template = string.Template(EXECUTION_POLICY.read_text(encoding="utf-8"))
+    text = template.substitute(region=region, account=account, table=table, function=function)
+    print(json.dumps(json.loads(text)))
+
+
+def add_bytecode(package_path):
+    """Adds the compiled bytecode of every module to the package.
+
+    Lambda's /var/task is read-only, so without it each cold start compiles every imported
+    module again (about half of the cold start). Zappa leaves __pycache__ out; the bytecode
+    is made by the runtime's Python, hash-based and unchecked: zip timestamps cannot
+    invalidate it.
+    """
+    with tempfile.TemporaryDirectory() as tree:
+        with zipfile.ZipFile(package_path) as package:
+            package.extractall(tree)
+        compileall.compile_dir(
+            tree,
+            quiet=2,
+            workers=0,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        with zipfile.ZipFile(package_path, "a", zipfile.ZIP_DEFLATED) as package:
+            for bytecode in sorted(Path(tree).rglob("*.pyc")):
+                package.write(bytecode, bytecode.relative_to(tree).as_posix())
+
+
+def function_configuration(function, role_arn, current_file):
+    """The update-function-configuration request: the role, and the function's current
+    variables with FUNCTION_VARIABLES taken from this environment."""
+    variables = json.loads(Path(current_file).read_text(encoding="utf-8")) or {}
+    variables.update({name: os.environ[name] for name in FUNCTION_VARIABLES})
+    request = {"FunctionName": function, "Role": role_arn, "Environment": {"Variables": variables}}
+    print(json.dumps(request))
+
+
+def import_result():
+    """The REST API id of an import-rest-api/put-rest-api response; its warnings on stderr."""
+    response = json.load(sys.stdin)
+    for warning in response.get("warnings") or []:
+        print(f"==> API Gateway warning: {warning}", file=sys.stderr)
+    print(response["id"])
+
+
+def invoke_source_arn(statement_id):
+    """The SourceArn of the statement STATEMENT_ID in a function policy ("-" without one)."""
+    for statement in json.load(sys.stdin).get("Statement", []):
+        if statement.get("Sid") == statement_id:
+            print(statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "-"))
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command, function, arguments in COMMANDS:
+        subparser = commands.add_parser(command, help=function.__doc__.splitlines()[0])
+        for argument in arguments:
+            subparser.add_argument(argument)
+        subparser.set_defaults(run=function, arguments=arguments)
+    return parser.parse_args(argv)
+
+
+COMMANDS = [
+    ("known-region", known_region, ["region"]),
+    ("zappa-setting", zappa_setting, ["stage", "key"]),
+    ("execution-policy", execution_policy, ["region", "account", "table", "function"]),
+    ("add-bytecode", add_bytecode, ["package"]),
+    ("function-configuration", function_configuration, ["function", "role_arn", "current_file"]),
+    ("import-result", import_result, []),
+    ("invoke-source-arn", invoke_source_arn, ["statement_id"]),
+]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    return args.run(*(getattr(args, name) for name in args.arguments))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
