@@ -3,7 +3,7 @@
 What it does, in one run:
 1. builds both packages the same way as create_lambdas.sh: `zappa package` from a packaging
    virtualenv with the service's zappa_settings.json (the baseline's copy only changes
-   project_name and app_function), then lambda_common.sh's add_bytecode (compiled modules);
+   project_name and app_function), then deploy_helpers.py add-bytecode (compiled modules);
    so both hold Zappa's handler and runtime dependencies only:
    - the service: info-v2 from .venv-lambda (the package create_lambdas.sh uploads);
    - the baseline: bench/baseline/app.py (plain Flask: the same GetItem, basic auth and
@@ -12,8 +12,8 @@ What it does, in one run:
    one watch, and unzips each package into its own folder;
 3. (a) cold start, 7 runs per package, alternating: a fresh interpreter of the runtime
    virtualenv (.venv-runtime: python3.11 + boto3, `-I -B` like a read-only /var/task)
-   imports the handler and answers one GET (tests/lambda_worker.py, the worker of
-   tests/lambda_runner.py); the figure is the median time from process start to answer;
+   imports the handler and answers one GET (tools/lambda_worker.py, the worker of the
+   local gateway); the figure is the median time from process start to answer;
    (b) warm: 1,000 GETs in one such process after 20 unmeasured ones: median and p99 of
    the round trip (pipe + handler + GetItem on the emulator);
    (c) the zipped size of each package; and, for reference, GetItem alone from this process;
@@ -23,7 +23,7 @@ What it does, in one run:
 Both functions read the same item from the same emulator, so the DynamoDB time is the same
 on both sides; the figures vary with the load of the machine.
 
-Usage: .venv/bin/python bench/bench_lambda.py [--cold-runs 7] [--warm-requests 1000]
+Usage: bench/run.sh bench_lambda [--cold-runs 7] [--warm-requests 1000]
 """
 
 import argparse
@@ -38,18 +38,11 @@ import zipfile
 from pathlib import Path
 
 import boto3
+from emulator import start_emulator
+from lambda_runtime import RUNTIME_PYTHON, Worker, emulator_env, lambda_variables
+from local_gateway import basic_auth, proxy_event
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from emulator import start_emulator  # noqa: E402
-from lambda_runner import (  # noqa: E402
-    RUNTIME_PYTHON,
-    Worker,
-    basic_auth,
-    emulator_env,
-    lambda_variables,
-    proxy_event,
-)
 
 INFO_DIR = REPO / "info-v2"
 BASELINE_DIR = REPO / "bench" / "baseline"
@@ -96,8 +89,8 @@ def zappa_package(venv, project_dir, settings, output):
         check=True,
         capture_output=True,
     )
-    command = 'source info-v2/common.sh && source info-v2/lambda_common.sh && add_bytecode "$1"'
-    subprocess.run(["bash", "-c", command, "-", str(output)], cwd=REPO, check=True)
+    add_bytecode = [venv / "bin" / "python", INFO_DIR / "deploy_helpers.py", "add-bytecode", output]
+    subprocess.run(add_bytecode, check=True)
     return output
 
 
@@ -107,7 +100,7 @@ def build_packages():
     baseline_stage = {**stage, "project_name": "watch-baseline", "app_function": "app.app"}
     ensure_venv(REPO / ".venv-lambda", INFO_DIR / "requirements-zappa.txt")
     ensure_venv(REPO / ".venv-bench-baseline", BASELINE_DIR / "requirements.txt")
-    ensure_venv(REPO / ".venv-runtime", REPO / "tests" / "lambda-runtime-requirements.txt")
+    ensure_venv(REPO / ".venv-runtime", REPO / "tools" / "requirements-lambda-runtime.txt")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     return {
         "service": zappa_package(
@@ -169,8 +162,9 @@ class Function:
 
 def get(worker):
     event = proxy_event(
-        "GET",
-        f"/info/v2/watch/{WATCH['sku']}",
+        httpMethod="GET",
+        path=f"/info/v2/watch/{WATCH['sku']}",
+        pathParameters={"sku": WATCH["sku"]},
         headers={"Authorization": basic_auth(USER, PASSWORD)},
     )
     response = worker.invoke(event)

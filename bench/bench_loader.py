@@ -9,14 +9,11 @@ Usage: .venv/bin/python bench/bench_loader.py [--file PATH]
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "info-v2"))
-import load_watches  # noqa: E402
-from emulator import start_emulator  # noqa: E402
+import load_watches
+from emulator import start_emulator
 
 TARGET_RATIO = 5
 

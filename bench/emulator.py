@@ -1,11 +1,8 @@
 """The offline AWS (tools/aws_emulator.py) for the benchmarks, with dummy credentials."""
 
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-import aws_emulator  # noqa: E402
+import aws_emulator
 
 
 def start_emulator():

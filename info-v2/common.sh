@@ -16,6 +16,7 @@ REPO_DIR="$(dirname "$INFO_DIR")"
 BUILD_DIR="${BUILD_DIR:-$REPO_DIR/build}"
 TOOLS_VENV="$REPO_DIR/.venv"
 LAMBDA_VENV="$REPO_DIR/.venv-lambda"
+RUNTIME_VENV="$REPO_DIR/.venv-runtime" # the Lambda runtime: python3.11 and boto3 only
 SPEC_FILE="$REPO_DIR/info_openapi_v2.yaml"
 
 # shellcheck disable=SC2034
@@ -128,7 +129,7 @@ require_dynamodb_access() {
 # aws_tools_and_region: the AWS CLI, the tools virtualenv and a known region.
 aws_tools_and_region() {
     require_aws_cli
-    ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-local.txt" "$PYTHON"
+    ensure_tools_venv
     resolve_region
     require_known_region
 }
@@ -207,6 +208,11 @@ aws_list() {
 rest_api_ids() {
     aws_list "list REST APIs" apigateway get-rest-apis \
         --query "items[?name=='$FUNCTION'].id" --output text
+}
+
+# ensure_tools_venv: .venv, with what run.sh, the deploy scripts and tools/ need.
+ensure_tools_venv() {
+    ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-tools.txt" "$PYTHON"
 }
 
 # ensure_venv DIR REQUIREMENTS PYTHON: creates the virtualenv and installs the pinned

@@ -9,7 +9,6 @@
 # The URL is also written to build/endpoint-<stage>.txt at the top of the repository.
 # Run it again after changing the spec: it updates the same API in place (found by its
 # name, which is the function's name, e.g. watch-info-dev) and deploys it again.
-# The gateway has no authorizer and no cache; the app itself checks basic auth.
 #
 # Run initialize_dynamodb.sh and create_lambdas.sh first.
 # Options: --spec FILE  import FILE instead of info_openapi_v2.yaml (it must define the same

@@ -3,14 +3,10 @@
 #
 # First deployment of the service's Lambda function (watch-info-<stage>, one function for
 # both routes) with Zappa, from any folder. Run initialize_dynamodb.sh first.
-#   1. checks the AWS CLI, region, credentials, the table, HTTP_USER/HTTP_PASS and python3.11;
-#   2. builds the package with `zappa package` from the packaging virtualenv .venv-lambda
-#      (runtime dependencies only), adds the modules' bytecode, prints its zipped size and
-#      keeps a copy as build/<function>.zip;
-#   3. creates the execution role (zappa_settings.json role_name) if missing, with an inline
-#      policy: GetItem/PutItem on the table and writing the function's own logs, nothing more;
-#   4. `zappa deploy <stage> --zip` (function only, no API Gateway: create_api_gateway.sh);
-#   5. sets the function's environment: DYNAMODB_TABLE, HTTP_USER, HTTP_PASS.
+# It builds the package (runtime dependencies only; a copy goes to build/<function>.zip),
+# creates the execution role (role_name in zappa_settings.json) with the least-privilege
+# policy of execution_policy.json, deploys the function only (no API Gateway:
+# create_api_gateway.sh) and sets its environment: DYNAMODB_TABLE, HTTP_USER, HTTP_PASS.
 # When the function already exists it only brings role, policy and environment up to date
 # and points to update_lambdas.sh for new code. Safe to run again after any failure.
 #

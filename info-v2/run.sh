@@ -39,7 +39,7 @@ stop_local_database() {
 }
 
 port_is_open() {
-    "$TOOLS_VENV/bin/python" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1" 2>/dev/null
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 docker_answers() {
@@ -126,7 +126,7 @@ EOF
 
 main() {
     mkdir -p "$BUILD_DIR"
-    ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-local.txt" "$PYTHON"
+    ensure_tools_venv
     PATH="$TOOLS_VENV/bin:$PATH"
     export AWS_REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
     export AWS_DEFAULT_REGION="$AWS_REGION"

@@ -2,8 +2,9 @@
 
 The emulator is moto's server mode, started in this process on a loopback port. The scripts
 under test are separate processes that reach it through AWS_ENDPOINT_URL, exactly as they
-would reach AWS; tests read back what the scripts created through boto3, and the Lambda
-runner takes function code straight out of the emulator's memory.
+would reach AWS; tests read back what the scripts created through boto3, and call the
+deployed API through the local gateway (tools/local_gateway.py), which runs the package the
+emulator holds. info-v2/ and tools/ are importable (pyproject.toml's pytest pythonpath).
 """
 
 import os
@@ -15,14 +16,15 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import aws_emulator
 import boto3
 import pytest
 import requests
+from aws_emulator import free_port
+from lambda_runtime import emulator_env
+from local_gateway import LocalGateway
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tools"))
-import aws_emulator  # noqa: E402
-from aws_emulator import free_port  # noqa: E402
 
 INFO_DIR = REPO / "info-v2"
 WATCHES = REPO / "watches.json"
@@ -50,6 +52,19 @@ def emulator_url():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def tools_venv():
+    """.venv with requirements-tools.txt, as the scripts' first run on a fresh clone makes it
+    (and says so): made once first, so that the scripts' output in the tests is what a user
+    sees afterwards."""
+    subprocess.run(
+        ["bash", "-c", "source info-v2/common.sh && ensure_tools_venv"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+
+
 def pytest_generate_tests(metafunc):
     """Modules marked both_dynamodbs run against moto and against dynalite."""
     if metafunc.definition.get_closest_marker("both_dynamodbs") and (
@@ -67,7 +82,7 @@ def dynamodb_backend(request):
 
 
 @pytest.fixture(scope="module")
-def aws_env(dynamodb_backend, request, tmp_path_factory):
+def aws_env(dynamodb_backend, request, tools_venv, tmp_path_factory):
     """The environment of a user whose AWS calls go to a fresh emulator.
 
     That is moto (every AWS service, reset for each module), or for modules marked
@@ -233,24 +248,27 @@ def run_sh(aws_env):
         yield base, int(env["DB_PORT"]), process
 
 
-# --- Lambda (issue 3): the runtime interpreter of lambda_runner.py, and a gap of the emulator ---
-
-
 @pytest.fixture(scope="session")
 def lambda_runtime_python():
     """python3.11 with only boto3, as the Lambda runtime has (.venv-runtime, built once)."""
-    venv = REPO / ".venv-runtime"
-    requirements = REPO / "tests" / "lambda-runtime-requirements.txt"
     result = subprocess.run(
-        ["bash", "-c", 'source info-v2/common.sh && ensure_venv "$1" "$2" python3.11', "-"]
-        + [str(venv), str(requirements)],
+        ["bash", "-c", 'source info-v2/common.sh && ensure_venv "$RUNTIME_VENV" "$1" python3.11']
+        + ["-", str(REPO / "tools" / "requirements-lambda-runtime.txt")],
         cwd=REPO,
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
-        pytest.fail(f"could not build {venv}:\n{result.stderr}")
-    return venv / "bin" / "python"
+        pytest.fail(f"could not build .venv-runtime:\n{result.stderr}")
+    return REPO / ".venv-runtime" / "bin" / "python"
+
+
+@contextmanager
+def local_gateway(aws, aws_env, api_id, runtime_python):
+    """The local gateway serving the REST API API_ID over HTTP; yields (gateway, its URL)."""
+    env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
+    with LocalGateway(aws, api_id, env, runtime_python) as gateway:
+        yield gateway, gateway.serve()
 
 
 # --- A second DynamoDB implementation (issue 12): dynalite, standing in for DynamoDB Local ---

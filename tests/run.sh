@@ -17,6 +17,6 @@ say "ruff"
 "$TOOLS_VENV/bin/ruff" check --quiet . tests/docker_standin/docker
 "$TOOLS_VENV/bin/ruff" format --check --quiet . tests/docker_standin/docker
 say "shellcheck"
-"$TOOLS_VENV/bin/shellcheck" -x info-v2/*.sh tests/*.sh .ci/run
+"$TOOLS_VENV/bin/shellcheck" -x info-v2/*.sh tests/*.sh tools/*.sh bench/*.sh .ci/run
 say "pytest"
 "$TOOLS_VENV/bin/python" -m pytest "$@"

@@ -3,22 +3,22 @@
 From an empty emulator: the scripts' refusals (each one clear line, nothing left behind),
 initialize_dynamodb.sh, create_lambdas.sh; then what was deployed is read back (function,
 role, least-privilege policy) and the package the emulator holds is run in a clean
-interpreter (tests/lambda_runner.py) with API Gateway proxy events; then update_lambdas.sh,
+interpreter (tools/lambda_runtime.py) with API Gateway proxy events; then update_lambdas.sh,
 twice, must upload new code that still answers, and create_lambdas.sh again must not.
 """
 
 import io
 import json
 import os
-import subprocess
 import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, REPO, WATCHES, run_script
-from lambda_runner import LambdaRunner, basic_auth, emulator_code, emulator_env, proxy_event
+from conftest import HTTP_PASS, HTTP_USER, REGION, REPO, WATCHES, run_script
+from lambda_runtime import LambdaRunner, emulator_env, function_code
+from local_gateway import basic_auth, proxy_event
 
 FUNCTION = "watch-info-dev"
 ROLE = "watch-info-dev-lambda"
@@ -100,6 +100,14 @@ def catalogue_samples():
     return cleaned(clean), cleaned(messy)
 
 
+def event(method, path, headers, body=None):
+    """The Lambda proxy event of METHOD BASE+PATH, with BODY as JSON."""
+    if body is not None:
+        headers = {**headers, "Content-Type": "application/json"}
+        body = json.dumps(body)
+    return proxy_event(httpMethod=method, path=BASE + path, headers=headers, body=body)
+
+
 def watch_body(response):
     return json.loads(response["body"])
 
@@ -122,15 +130,6 @@ def history(aws_env, aws, tmp_path_factory):
     function. Each refusal must leave no function and no role behind."""
     runs = {}
     leftovers = {}
-    # A fresh clone's first script run installs requirements-local.txt into .venv and says
-    # so; do that first, so that each refusal below is exactly what a user sees later on.
-    subprocess.run(
-        ["bash", "-c", 'source info-v2/common.sh && ensure_venv "$TOOLS_VENV" "$1" "$PYTHON"']
-        + ["-", str(INFO_DIR / "requirements-local.txt")],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
 
     def refused(name, script, env):
         runs[name] = run_script(script, env=env, check=False)
@@ -167,7 +166,7 @@ def history(aws_env, aws, tmp_path_factory):
 def function(history, aws, aws_env, lambda_runtime_python):
     """The deployed package, running in a clean interpreter against the emulator."""
     with LambdaRunner(
-        aws("lambda"),
+        aws,
         FUNCTION,
         emulator_env(aws_env["AWS_ENDPOINT_URL"]),
         python=lambda_runtime_python,
@@ -249,8 +248,9 @@ def test_role_has_least_privilege(history, aws):
     }
 
 
-def test_package_holds_the_app_and_runtime_dependencies_only(function):
-    code = emulator_code(FUNCTION, ACCOUNT, REGION)
+def test_package_holds_the_app_and_runtime_dependencies_only(function, aws):
+    location = aws("lambda").get_function(FunctionName=FUNCTION)["Code"]["Location"]
+    code = function_code(aws, location)
     assert function.package_size == len(code) < 10 * MIB
     with zipfile.ZipFile(io.BytesIO(code)) as package:
         names = set(package.namelist())
@@ -264,22 +264,22 @@ def test_package_holds_the_app_and_runtime_dependencies_only(function):
 
 def test_get_existing_watches(function):
     for watch in catalogue_samples():
-        response = function.invoke(proxy_event("GET", f"{BASE}/watch/{watch['sku']}", AUTH))
+        response = function.invoke(event("GET", f"/watch/{watch['sku']}", AUTH))
         assert response["statusCode"] == 200, response
         assert watch_body(response) == watch
         assert response["headers"]["cache-control"] == "max-age=3600"
 
 
 def test_get_missing_watch(function):
-    response = function.invoke(proxy_event("GET", f"{BASE}/watch/NO-SUCH-SKU", AUTH))
+    response = function.invoke(event("GET", "/watch/NO-SUCH-SKU", AUTH))
     assert response["statusCode"] == 404
 
 
 def test_post_then_get(function):
-    response = function.invoke(proxy_event("POST", f"{BASE}/watch", AUTH, NEW_WATCH))
+    response = function.invoke(event("POST", "/watch", AUTH, NEW_WATCH))
     assert response["statusCode"] == 200, response
     assert watch_body(response) == NEW_WATCH
-    response = function.invoke(proxy_event("GET", f"{BASE}/watch/{NEW_WATCH['sku']}", AUTH))
+    response = function.invoke(event("GET", f"/watch/{NEW_WATCH['sku']}", AUTH))
     assert response["statusCode"] == 200
     assert watch_body(response) == NEW_WATCH
 
@@ -295,7 +295,7 @@ def test_post_then_get(function):
     ids=["value outside enum", "missing year", "year as string", "unknown field"],
 )
 def test_post_invalid(function, body):
-    response = function.invoke(proxy_event("POST", f"{BASE}/watch", AUTH, body))
+    response = function.invoke(event("POST", "/watch", AUTH, body))
     assert response["statusCode"] == 400, response
 
 
@@ -306,8 +306,8 @@ def test_post_invalid(function, body):
 )
 def test_unauthorized(function, headers):
     sku = catalogue_samples()[0]["sku"]
-    assert function.invoke(proxy_event("GET", f"{BASE}/watch/{sku}", headers))["statusCode"] == 401
-    response = function.invoke(proxy_event("POST", f"{BASE}/watch", headers, NEW_WATCH))
+    assert function.invoke(event("GET", f"/watch/{sku}", headers))["statusCode"] == 401
+    response = function.invoke(event("POST", "/watch", headers, NEW_WATCH))
     assert response["statusCode"] == 401
 
 
@@ -335,13 +335,13 @@ def test_update_twice_uploads_new_code_each_time(updates):
 def test_updated_code_still_answers(updates, aws, aws_env, lambda_runtime_python):
     shas, _ = updates
     env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
-    with LambdaRunner(aws("lambda"), FUNCTION, env, python=lambda_runtime_python) as runner:
+    with LambdaRunner(aws, FUNCTION, env, python=lambda_runtime_python) as runner:
         assert runner.code_sha256 == shas[-1]
         watch = catalogue_samples()[0]
-        response = runner.invoke(proxy_event("GET", f"{BASE}/watch/{watch['sku']}", AUTH))
+        response = runner.invoke(event("GET", f"/watch/{watch['sku']}", AUTH))
         assert response["statusCode"] == 200
         assert watch_body(response) == watch
-        missing = runner.invoke(proxy_event("GET", f"{BASE}/watch/NO-SUCH-SKU", AUTH))
+        missing = runner.invoke(event("GET", "/watch/NO-SUCH-SKU", AUTH))
         assert missing["statusCode"] == 404
     config = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
     assert config["Environment"]["Variables"]["HTTP_PASS"] == HTTP_PASS

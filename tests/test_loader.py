@@ -9,13 +9,12 @@ import importlib
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from conftest import INFO_DIR, WATCHES, run_script
+from conftest import WATCHES, run_script
 
 # Two independent DynamoDB implementations catch what one is lenient about.
 pytestmark = pytest.mark.both_dynamodbs
@@ -320,11 +319,7 @@ def test_help(aws_env):
 
 @pytest.fixture(scope="module")
 def loader():
-    sys.path.insert(0, str(INFO_DIR))
-    try:
-        return importlib.import_module("load_watches")
-    finally:
-        sys.path.remove(str(INFO_DIR))
+    return importlib.import_module("load_watches")
 
 
 def make_table(aws, name):

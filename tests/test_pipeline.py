@@ -1,13 +1,16 @@
 """The whole deployment on the emulator, exactly as a user runs it, and the API behind it.
 
 From an empty emulator: initialize_dynamodb.sh, create_lambdas.sh, create_api_gateway.sh;
-read back what they created; then the smoke test's checks through the gateway harness (the
-deployed REST API routes each request to the function's uploaded package); update_lambdas.sh
-and the checks again; create_api_gateway.sh again (the same API, updated in place); and the
+read back what they created; then the smoke test's checks over HTTP through the local
+gateway (tools/local_gateway.py: the deployed REST API routes each request to the function's
+uploaded package), as the README's offline walkthrough runs them; update_lambdas.sh and the
+checks again; create_api_gateway.sh again (the same API, updated in place); and the
 teardown. The tests run in file order: they follow one deployment through its life.
 """
 
 import json
+import os
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -15,12 +18,10 @@ from types import SimpleNamespace
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, run_script
-from gateway_harness import GatewayHarness
-from lambda_runner import emulator_env
-
-sys.path.insert(0, str(INFO_DIR))
-import smoke_test  # noqa: E402  (lives in info-v2, next to the scripts)
+import requests
+import smoke_test
+from aws_emulator import free_port
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, REPO, local_gateway, run_script
 
 STAGE = "dev"
 FUNCTION = "watch-info-dev"
@@ -59,8 +60,9 @@ def invoke_statements(aws):
     return [s for s in json.loads(policy)["Statement"] if s["Sid"] == "api-gateway-invoke"]
 
 
-def run_smoke_checks(harness, base_path):
-    results = list(smoke_test.run_checks(harness.sender(base_path), HTTP_USER, HTTP_PASS))
+def run_smoke_checks(base_url):
+    send = smoke_test.http_sender(base_url)
+    results = list(smoke_test.run_checks(send, HTTP_USER, HTTP_PASS))
     failed = [f"{name}: {problem}" for name, passed, problem in results if not passed]
     assert not failed, "\n".join(failed)
     assert len(results) >= 15
@@ -122,9 +124,10 @@ def deployed(aws_env, loaded_table, lambda_runtime_python):
 
 
 @pytest.fixture(scope="module")
-def harness(deployed, aws, aws_env):
-    with GatewayHarness(aws, deployed.api_id, emulator_env(aws_env["AWS_ENDPOINT_URL"])) as gateway:
-        yield gateway
+def gateway(deployed, aws, aws_env, lambda_runtime_python):
+    """The local gateway in this process: (gateway, the deployment's base URL on it)."""
+    with local_gateway(aws, aws_env, deployed.api_id, lambda_runtime_python) as (gateway, url):
+        yield gateway, url + deployed.base_path
 
 
 def test_rest_api_is_imported_from_the_spec_with_lambda_proxy_integrations(deployed, aws):
@@ -173,72 +176,85 @@ def test_api_gateway_may_invoke_the_function_from_this_api_only(deployed, aws):
     )
 
 
-def test_smoke_checks_pass_through_the_gateway(deployed, harness):
-    run_smoke_checks(harness, deployed.base_path)
-    event = harness.invocations[-1]
+def test_smoke_test_passes_through_the_local_gateway_command(deployed, aws_env):
+    """The README's offline walkthrough: the local gateway prints a URL, smoke_test.py uses it."""
+    command = [str(REPO / "tools" / "local_gateway.sh"), "--port", str(free_port())]
+    with subprocess.Popen(command, env=aws_env, stdout=subprocess.PIPE, text=True) as gateway:
+        try:
+            url = gateway.stdout.readline().strip()
+            assert url.endswith(f"/{STAGE}/info/v2"), url
+            smoke = subprocess.run(
+                [sys.executable, str(INFO_DIR / "smoke_test.py"), "--url", url],
+                env={**os.environ, "HTTP_USER": HTTP_USER, "HTTP_PASS": HTTP_PASS},
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        finally:
+            gateway.terminate()
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert smoke.stdout.splitlines()[-1].endswith(f"checks passed against {url}")
+
+
+def test_the_function_receives_the_client_request_as_api_gateway_sends_it(deployed, gateway):
+    gateway, base_url = gateway
+    run_smoke_checks(base_url)
+    event = gateway.invocations[-1]
     assert event["headers"]["Host"] == f"{deployed.api_id}.execute-api.{REGION}.amazonaws.com"
     assert event["requestContext"]["stage"] == STAGE
     # No authorizer in between: the app receives the client's basic-auth header untouched.
     assert any(
-        e["headers"].get("Authorization", "").startswith("Basic ") for e in harness.invocations
+        e["headers"].get("Authorization", "").startswith("Basic ") for e in gateway.invocations
     )
 
 
-@pytest.mark.parametrize(
-    "method, path",
-    [
-        ("GET", "/dev/info/v2/nothing"),
-        ("GET", "/dev/info/v2/watch"),
-        ("DELETE", "/dev/info/v2/watch/CAL5185B"),
-        ("POST", "/dev/info/v2/watch/CAL5185B"),
-        ("GET", "/dev/info/v2/watch/CAL5185B/more"),
-        ("GET", "/dev/"),
-        ("GET", "/prod/info/v2/watch/CAL5185B"),
-        ("GET", "/info/v2/watch/CAL5185B"),
-    ],
-)
-def test_routes_the_api_does_not_define_get_the_gateway_403(method, path, harness):
-    calls = len(harness.invocations)
-    status, _, body = harness.request(method, path, {"Authorization": "Basic eDp5"})
-    assert (status, json.loads(body)) == (403, MISSING_ROUTE)
-    assert len(harness.invocations) == calls  # the function never saw it
+def test_the_401_challenge_arrives_remapped_as_api_gateway_sends_it(gateway):
+    _, base_url = gateway
+    response = requests.get(f"{base_url}/watch/CAL5185B", timeout=60)
+    assert response.status_code == 401
+    assert response.headers["x-amzn-Remapped-WWW-Authenticate"].startswith("Basic")
+    assert "WWW-Authenticate" not in response.headers
 
 
-def test_sku_that_needs_url_encoding_round_trips(deployed, harness):
+def test_routes_the_api_does_not_define_never_reach_the_function(gateway):
+    gateway, base_url = gateway
+    calls = len(gateway.invocations)
+    send = smoke_test.http_sender(base_url)
+    for method, path in [("GET", "/nothing"), ("DELETE", "/watch/CAL5185B"), ("GET", "/watch")]:
+        status, _, body = send(method, path, {"Authorization": "Basic eDp5"}, None)
+        assert (status, json.loads(body)) == (403, MISSING_ROUTE)
+    assert len(gateway.invocations) == calls
+
+
+def test_sku_that_needs_url_encoding_round_trips(gateway):
+    gateway, base_url = gateway
     sku = f"RT {uuid.uuid4().hex[:6]} 100% a+b#c?d=e&f É-時"
     watch = {"sku": sku, "type": "chrono", "status": "old", "gender": "man", "year": 1969}
-    send = harness.sender(deployed.base_path)
+    send = smoke_test.http_sender(base_url)
     client = smoke_test.Client(send, smoke_test.basic_auth(HTTP_USER, HTTP_PASS))
     assert client.post(watch)[0] == 200
     status, _, body = client.get(sku)
     assert (status, json.loads(body)) == (200, watch)
-    event = harness.invocations[-1]
+    event = gateway.invocations[-1]
     assert event["resource"] == "/info/v2/watch/{sku}"
     assert event["path"] == "/info/v2/watch/" + quote(sku, safe="")
     assert event["pathParameters"] == {"sku": sku}
 
 
-def test_update_lambdas_then_the_same_checks_pass_on_the_new_code(deployed, aws, aws_env):
+def test_update_lambdas_then_the_same_checks_pass_on_the_new_code(gateway, aws, aws_env):
+    gateway, base_url = gateway
     run_script("update_lambdas.sh", env=aws_env)
     current = aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["CodeSha256"]
-    with GatewayHarness(aws, deployed.api_id, emulator_env(aws_env["AWS_ENDPOINT_URL"])) as fresh:
-        run_smoke_checks(fresh, deployed.base_path)
-        (runner,) = fresh.runners.values()
-        assert runner.code_sha256 == current
+    run_smoke_checks(base_url)
+    (runner,) = gateway.runners.values()
+    assert runner.code_sha256 == current
 
 
-def test_without_the_invoke_permission_the_gateway_fails_before_the_function(
-    deployed, aws, aws_env
+def test_create_api_gateway_again_updates_the_same_api_and_repairs_it(
+    deployed, gateway, aws, aws_env
 ):
-    aws("lambda").remove_permission(FunctionName=FUNCTION, StatementId="api-gateway-invoke")
-    with GatewayHarness(aws, deployed.api_id, emulator_env(aws_env["AWS_ENDPOINT_URL"])) as fresh:
-        status, _, body = fresh.request("GET", f"{deployed.base_path}/watch/CAL5185B")
-        assert (status, json.loads(body)) == (500, {"message": "Internal server error"})
-        assert fresh.invocations == []
-
-
-def test_create_api_gateway_again_updates_the_same_api_and_repairs_it(deployed, aws, aws_env):
     deployments = aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"]
+    aws("lambda").remove_permission(FunctionName=FUNCTION, StatementId="api-gateway-invoke")
     result = run_script("create_api_gateway.sh", env=aws_env)
     assert result.stdout.strip() == deployed.url
     (api,) = rest_apis(aws)
@@ -250,8 +266,7 @@ def test_create_api_gateway_again_updates_the_same_api_and_repairs_it(deployed, 
     again = aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"]
     assert len(again) == len(deployments) + 1
     assert len(invoke_statements(aws)) == 1
-    with GatewayHarness(aws, deployed.api_id, emulator_env(aws_env["AWS_ENDPOINT_URL"])) as fresh:
-        run_smoke_checks(fresh, deployed.base_path)
+    run_smoke_checks(gateway[1])
 
 
 def test_an_invalid_spec_leaves_the_deployed_api_untouched(deployed, aws, aws_env, spec_errors):

@@ -3,14 +3,14 @@
 The tests and the benchmarks start it in their own process; you can start it in a terminal
 to try the deploy scripts without an AWS account:
 
-    .venv/bin/python tools/aws_emulator.py --port 5000
+    tools/aws_emulator.sh --port 5000
     # in another terminal, paste the lines it prints, then run the scripts as on AWS:
     export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=testing ...
     info-v2/initialize_dynamodb.sh && info-v2/create_lambdas.sh && ...
 
-It fills one gap of moto 5.2.5 that the scripts meet: ListFunctionUrlConfigs, which
-`zappa update` calls. moto stores Lambda code but cannot run it (that needs Docker); the
-tests run the stored package with tests/lambda_runner.py instead.
+It fills two gaps of moto 5.2.5: ListFunctionUrlConfigs, which `zappa update` calls, and the
+download of a function's package from get-function's Code.Location. moto cannot run Lambda
+code (that needs Docker); tools/local_gateway.py runs the stored package instead.
 """
 
 import argparse
@@ -57,12 +57,37 @@ def add_list_function_url_configs():
     urls.url_paths[route] = LambdaResponse.dispatch
 
 
+def store_function_code_in_s3():
+    """Makes get-function's Code.Location downloadable, as on AWS.
+
+    moto names the location https://awslambda-<region>-tasks.s3.<region>.amazonaws.com/<key>
+    but keeps the package in memory only; this stores each uploaded package under that
+    bucket and key of the emulator's S3, where lambda_runtime.function_code reads it.
+    """
+    from moto.awslambda.models import LambdaFunction
+    from moto.s3.models import s3_backends
+
+    set_function_code = LambdaFunction._set_function_code
+
+    def set_and_store_function_code(self, updated_spec):
+        set_function_code(self, updated_spec)
+        if "ZipFile" in updated_spec:
+            s3 = s3_backends[self.account_id][self.partition]
+            bucket = f"awslambda-{self.region}-tasks"
+            if bucket not in s3.buckets:
+                s3.create_bucket(bucket, self.region)
+            s3.put_object(bucket, self.code["S3Key"], self.code_bytes)
+
+    LambdaFunction._set_function_code = set_and_store_function_code
+
+
 def start(port=None):
     """Starts the emulator in a thread of this process; returns (server, endpoint URL)."""
     port = port or free_port()
     # The emulator logs every request it serves; its users' own output is easier to read.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     add_list_function_url_configs()
+    store_function_code_in_s3()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server, f"http://127.0.0.1:{port}"

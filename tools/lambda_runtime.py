@@ -1,14 +1,16 @@
 """Runs a Lambda function's uploaded code as the Lambda runtime would, without Docker.
 
-The emulator (moto) stores function code but cannot execute it. LambdaRunner takes the very
-bytes the emulator holds for a function, checks them against the CodeSha256 that Lambda
-reports, unzips them into a fresh folder and serves the configured handler from ONE clean
-interpreter (tests/lambda_worker.py under the runtime virtualenv's python with -I): no
-project path, no dev virtualenv, only the function's environment plus what Lambda itself
-sets. So a test exercises what AWS would run, including anything missing from the package.
+The emulator (moto) stores function code but cannot execute it. LambdaRunner downloads the
+function's package from where get-function says it is, checks it against the CodeSha256
+that Lambda reports, unzips it into a fresh folder and serves the configured handler from
+ONE clean interpreter (lambda_worker.py under the runtime virtualenv's Python: no project
+path, no dev virtualenv), with only the function's environment plus what Lambda itself sets.
+So what runs is what AWS would run, including anything missing from the package.
 
-    with LambdaRunner(aws("lambda"), "watch-info-dev", emulator_env(url)) as function:
-        response = function.invoke(proxy_event("GET", "/info/v2/watch/CAL5185B"))
+    with LambdaRunner(aws, "watch-info-dev", emulator_env(url)) as function:
+        response = function.invoke(event)
+
+`aws(service)` returns a boto3 client (on the emulator, or on AWS).
 """
 
 import base64
@@ -19,12 +21,14 @@ import select
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
-# Python 3.11 with only boto3, like the Lambda runtime; conftest's lambda_runtime_python builds it.
+# Python 3.11 with only boto3, like the Lambda runtime (requirements-lambda-runtime.txt).
 RUNTIME_PYTHON = REPO / ".venv-runtime" / "bin" / "python"
 WORKER = Path(__file__).resolve().with_name("lambda_worker.py")
 # How long to wait for a worker beyond the function's own timeout before giving up on it.
@@ -47,96 +51,16 @@ def emulator_env(endpoint_url, region="us-east-1"):
     }
 
 
-def basic_auth(user, password):
-    """The value of an Authorization header for HTTP basic auth."""
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def proxy_event(
-    method,
-    path,
-    headers=None,
-    body=None,
-    resource=None,
-    path_parameters=None,
-    query=None,
-    stage="dev",
-    api_id="a1b2c3d4e5",
-    region="us-east-1",
-    account_id="123456789012",
-    resource_id="r3s0urc3",
-    stage_variables=None,
-    source_ip="127.0.0.1",
-):
-    """An API Gateway REST API (v1) Lambda proxy event, as API Gateway sends it.
-
-    `path` is the client's path after the stage (e.g. /info/v2/watch/CAL5185B); a dict body
-    is sent as JSON; `query` is a dict or a list of (name, value) pairs, already decoded.
-    Tests without a gateway call it directly; the gateway harness fills it in from the
-    deployed REST API.
-    """
-    host = f"{api_id}.execute-api.{region}.amazonaws.com"
-    headers = {
-        "Host": host,
-        "User-Agent": "lambda-runner",
-        "X-Forwarded-Proto": "https",
-        "X-Forwarded-Port": "443",
-        **(headers or {}),
-    }
-    if body is not None and not isinstance(body, str):
-        body = json.dumps(body)
-        headers.setdefault("Content-Type", "application/json")
-    pairs = list(query.items() if isinstance(query, dict) else query or [])
-    multi_query = {}
-    for name, value in pairs:
-        multi_query.setdefault(name, []).append(value)
-    resource = resource or path
-    now = time.time()
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": dict(pairs) or None,
-        "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": path_parameters or None,
-        "stageVariables": stage_variables or None,
-        "requestContext": {
-            "resourceId": resource_id,
-            "resourcePath": resource,
-            "httpMethod": method,
-            "extendedRequestId": uuid.uuid4().hex[:16],
-            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "path": f"/{stage}{path}",
-            "accountId": account_id,
-            "protocol": "HTTP/1.1",
-            "stage": stage,
-            "domainPrefix": api_id,
-            "requestTimeEpoch": int(now * 1000),
-            "requestId": str(uuid.uuid4()),
-            "identity": {
-                "sourceIp": source_ip,
-                "userAgent": headers.get("User-Agent"),
-                "accessKey": None,
-                "accountId": None,
-                "caller": None,
-                "user": None,
-                "userArn": None,
-            },
-            "domainName": host,
-            "apiId": api_id,
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
-def emulator_code(function_name, account, region):
-    """The code package the in-process moto backend holds for the function ($LATEST)."""
-    from moto.backends import get_backend
-
-    return get_backend("lambda")[account][region].get_function(function_name).code_bytes
+def function_code(aws, code_location):
+    """The package at get-function's Code.Location: a presigned URL on AWS; on the emulator,
+    an object of its S3 (tools/aws_emulator.py stores each package there)."""
+    endpoint = aws("s3").meta.endpoint_url
+    if urlsplit(endpoint).hostname.endswith("amazonaws.com"):
+        with urllib.request.urlopen(code_location, timeout=60) as response:
+            return response.read()
+    location = urlsplit(code_location)
+    bucket = location.hostname.split(".")[0]
+    return aws("s3").get_object(Bucket=bucket, Key=location.path[1:])["Body"].read()
 
 
 def code_sha256(code):
@@ -156,11 +80,17 @@ class Worker:
         self.timeout = timeout + GRACE_SECONDS
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                # -B: as in Lambda's read-only /var/task, no bytecode is ever written there
-                # (only what the package ships is used).
-                [str(python), "-I", "-B", str(WORKER), str(timeout), function_arn],
+                # -s -P: no user site, no script folder on the path: imports come from the
+                # package (PYTHONPATH) and the runtime. -B: as in Lambda's read-only
+                # /var/task, no bytecode is ever written there.
+                [str(python), "-s", "-P", "-B", str(WORKER), str(timeout), function_arn],
                 cwd=task_root,
-                env={**env, "_HANDLER": handler, "LAMBDA_TASK_ROOT": str(task_root)},
+                env={
+                    **env,
+                    "_HANDLER": handler,
+                    "LAMBDA_TASK_ROOT": str(task_root),
+                    "PYTHONPATH": str(task_root),
+                },
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -211,23 +141,24 @@ class Worker:
 
 
 class LambdaRunner:
-    """The function FUNCTION_NAME as deployed on the emulator, served by one clean interpreter.
+    """The function FUNCTION_NAME as deployed, served by one clean interpreter.
 
     extra_env completes the function's own environment (emulator endpoint, dummy
     credentials: see emulator_env); it wins over everything else.
     """
 
-    def __init__(self, lambda_client, function_name, extra_env, python=RUNTIME_PYTHON):
+    def __init__(self, aws, function_name, extra_env, python=RUNTIME_PYTHON):
         if not Path(python).exists():
-            raise LambdaError(f"{python} not found: use the lambda_runtime_python fixture")
-        self.configuration = lambda_client.get_function(FunctionName=function_name)["Configuration"]
+            raise LambdaError(f"{python} not found: tools/local_gateway.sh or conftest builds it")
+        function = aws("lambda").get_function(FunctionName=function_name)
+        self.configuration = function["Configuration"]
         self.code_sha256 = self.configuration["CodeSha256"]
         arn = self.configuration["FunctionArn"]
-        region, account = arn.split(":")[3:5]
+        region = arn.split(":")[3]
         name = self.configuration["FunctionName"]
-        code = emulator_code(name, account, region)
+        code = function_code(aws, function["Code"]["Location"])
         if code_sha256(code) != self.code_sha256:
-            raise LambdaError(f"the emulator's code for {name} does not match its CodeSha256")
+            raise LambdaError(f"the package of {name} does not match its CodeSha256")
         self.package_size = len(code)
 
         self._folder = tempfile.TemporaryDirectory(prefix=f"lambda-{name}-")

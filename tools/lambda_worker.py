@@ -1,12 +1,12 @@
 """A tiny stand-in for the AWS Lambda Python runtime: one handler, JSON events line by line.
 
-Run as `python -I lambda_worker.py [TIMEOUT_SECONDS [FUNCTION_ARN]]` with cwd = the unzipped
-package and the environment a Lambda function would see (LAMBDA_TASK_ROOT, _HANDLER,
-AWS_LAMBDA_FUNCTION_NAME, ...). It imports nothing from the project. Like the runtime, it
-puts the task root first on sys.path and imports the handler; then, for each event line on
-stdin, it writes one JSON line to the protocol stream: {"result": ...}, or {"error": ...,
-"type": ..., "trace": ...} when the handler raised. Its first line tells whether the handler
-imported ({"ready": true}) or not.
+Run as `python -s -P lambda_worker.py [TIMEOUT_SECONDS [FUNCTION_ARN]]` with cwd = the
+unzipped package and the environment a Lambda function would see (LAMBDA_TASK_ROOT,
+_HANDLER, AWS_LAMBDA_FUNCTION_NAME, ..., and PYTHONPATH = the task root, so that imports
+come from the package). It imports nothing from the project. It imports the handler; then,
+for each event line on stdin, it writes one JSON line to the protocol stream:
+{"result": ...}, or {"error": ..., "type": ..., "trace": ...} when the handler raised. Its
+first line tells whether the handler imported ({"ready": true}) or not.
 
 Anything the function prints goes to stderr, as Lambda sends it to CloudWatch Logs, so the
 protocol stream (the original stdout) only ever carries this program's own lines.
@@ -63,7 +63,6 @@ def main():
         out.write(json.dumps(message) + "\n")
         out.flush()
 
-    sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
     timeout = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
     function_arn = sys.argv[2] if len(sys.argv) > 2 else ""
     try:

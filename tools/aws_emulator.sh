@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Usage: tools/aws_emulator.sh [--port 5000] [--help]
+#
+# Starts the offline AWS (moto's server mode, tools/aws_emulator.py) on 127.0.0.1, after
+# preparing .venv on first use, and prints the export line that points the deploy scripts
+# at it. Ctrl-C stops it; everything it holds is lost then.
+set -euo pipefail
+# shellcheck source=../info-v2/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/common.sh"
+handle_help "$@"
+ensure_tools_venv
+exec "$TOOLS_VENV/bin/python" "$REPO_DIR/tools/aws_emulator.py" "$@"

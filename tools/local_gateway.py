@@ -1,0 +1,461 @@
+"""A local API Gateway for a REST API deployed on the emulator, which cannot run it.
+
+    tools/local_gateway.sh [--port 8080] [--endpoint URL | --api-id ID --stage STAGE]
+
+It serves the stage of the REST API on http://127.0.0.1:PORT/<stage>/... and prints the
+local base URL (the endpoint file's URL with the AWS host replaced), so the smoke test and
+the README's curl examples run against it as written. What `sam local start-api` does,
+without Docker. Each request is handled the way the API's current configuration on the
+emulator says:
+
+- the first path segment must be a deployed stage; the rest must match a resource (a
+  `{name}` part takes exactly one segment) that has the request's method; else the gateway
+  answers itself (MISSING_AUTHENTICATION_TOKEN: 403 {"message": "Missing Authentication
+  Token"}), and the function is never called;
+- the method's integration must be AWS_PROXY with a Lambda invocation URI, and the
+  function's policy must let apigateway.amazonaws.com invoke it from this API (source ARN
+  arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH); else API_CONFIGURATION_ERROR
+  (500 {"message": "Internal server error"});
+- the Lambda proxy event is the captured sample event (sample_proxy_event.json) with this
+  request's fields: `path` keeps the client's percent-encoding, `pathParameters` and the
+  query string parameters are decoded;
+- the function runs out of the package the emulator holds (lambda_runtime.LambdaRunner:
+  unzipped, in a clean interpreter; restarted when the code or configuration changes); its
+  proxy response becomes the HTTP response, with the headers API Gateway remaps or drops
+  treated so (WWW-Authenticate arrives as x-amzn-Remapped-WWW-Authenticate); a function
+  error or a malformed response is a 502;
+- the gateway's own answers follow the API's gateway responses (get-gateway-responses):
+  the one of the answer's type, else DEFAULT_4XX/DEFAULT_5XX, else AWS's default.
+
+Known difference: moto keeps no snapshot per deployment, so the API's current resources
+are routed once the stage points at an existing deployment.
+"""
+
+import argparse
+import base64
+import copy
+import json
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import boto3
+from lambda_runtime import RUNTIME_PYTHON, LambdaError, LambdaRunner
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+SAMPLE_EVENT = json.loads(
+    (Path(__file__).resolve().with_name("sample_proxy_event.json")).read_text(encoding="utf-8")
+)
+INTEGRATION_URI = re.compile(
+    r"^arn:[\w-]+:apigateway:[\w-]+:lambda:path/2015-03-31/functions/"
+    r"(?P<function>arn:(?P<partition>[\w-]+):lambda:(?P<region>[\w-]+):(?P<account>\d+)"
+    r":function:[^/]+)"
+    r"/invocations$"
+)
+# Response headers of a Lambda proxy integration that API Gateway renames with this prefix,
+# and the ones it drops (API Gateway developer guide, "Amazon API Gateway important notes",
+# REST APIs: headers remapped or dropped for the lambda integration type).
+REMAPPED_PREFIX = "x-amzn-Remapped-"
+REMAPPED_HEADERS = {
+    "authorization",
+    "connection",
+    "content-md5",
+    "date",
+    "max-forwards",
+    "server",
+    "user-agent",
+    "www-authenticate",
+}
+DROPPED_HEADERS = {
+    "content-length",  # the gateway sends its own
+    "expect",
+    "host",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+}
+MAX_BODY_BYTES = 10 * 1024 * 1024
+# The gateway's own answers: response type -> (status, message, x-amzn-ErrorType).
+GATEWAY_ANSWERS = {
+    "MISSING_AUTHENTICATION_TOKEN": (
+        403,
+        "Missing Authentication Token",
+        "MissingAuthenticationTokenException",
+    ),
+    "API_CONFIGURATION_ERROR": (500, "Internal server error", "InternalServerErrorException"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long", "RequestTooLongException"),
+    "DEFAULT_5XX": (502, "Internal server error", "InternalServerErrorException"),
+}
+
+
+def proxy_event(**fields):
+    """The sample event with FIELDS replacing its top-level fields. A `requestContext` given
+    here only replaces the entries it names; `headers` without `multiValueHeaders` replace
+    both."""
+    event = copy.deepcopy(SAMPLE_EVENT)
+    context = fields.pop("requestContext", {})
+    if "headers" in fields:
+        fields.setdefault("multiValueHeaders", {k: [v] for k, v in fields["headers"].items()})
+    event.update(fields)
+    event["requestContext"].update(context)
+    return event
+
+
+def basic_auth(user, password):
+    """The value of an Authorization header for HTTP basic auth."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def arn_like(pattern, value):
+    """IAM's ArnLike: `*` matches any run of characters, `?` any one character."""
+    regex = "".join({"*": ".*", "?": "."}.get(char, re.escape(char)) for char in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+class Route:
+    """One resource of the REST API with its methods' integrations."""
+
+    def __init__(self, resource, integrations):
+        self.resource_id = resource["id"]
+        self.path = resource["path"]
+        self.parts = [part for part in self.path.split("/") if part]
+        self.integrations = integrations  # {"GET": integration or None, ...}
+
+    def match(self, segments):
+        """The path parameters (decoded) when the raw segments fit this resource, else None."""
+        if len(segments) != len(self.parts):
+            return None
+        parameters = {}
+        for part, segment in zip(self.parts, segments, strict=True):
+            if part.startswith("{") and part.endswith("}"):
+                if not segment:
+                    return None
+                parameters[part[1:-1]] = unquote(segment)
+            elif part != unquote(segment):
+                return None
+        return parameters
+
+    def literal_parts(self):
+        return sum(not part.startswith("{") for part in self.parts)
+
+
+class RestApi:
+    """What the emulator holds for one REST API, read at once."""
+
+    def __init__(self, aws, api_id):
+        apigateway = aws("apigateway")
+        deployments = {item["id"] for item in apigateway.get_deployments(restApiId=api_id)["items"]}
+        self.stages = {
+            stage["stageName"]: stage
+            for stage in apigateway.get_stages(restApiId=api_id)["item"]
+            if stage.get("deploymentId") in deployments
+        }
+        self.routes = []
+        for resource in apigateway.get_resources(restApiId=api_id, limit=500)["items"]:
+            integrations = {}
+            for method in resource.get("resourceMethods") or {}:
+                try:
+                    integrations[method] = apigateway.get_integration(
+                        restApiId=api_id, resourceId=resource["id"], httpMethod=method
+                    )
+                except apigateway.exceptions.NotFoundException:
+                    integrations[method] = None
+            self.routes.append(Route(resource, integrations))
+        self.gateway_responses = {
+            response["responseType"]: response
+            for response in apigateway.get_gateway_responses(restApiId=api_id, limit=500)["items"]
+        }
+
+    def route(self, segments):
+        """The most specific resource matching the raw path segments, and its parameters."""
+        matches = [(route, route.match(segments)) for route in self.routes]
+        matches = [(route, parameters) for route, parameters in matches if parameters is not None]
+        if not matches:
+            return None, None
+        return max(matches, key=lambda match: match[0].literal_parts())
+
+
+class LocalGateway:
+    """Serves HTTP requests for the REST API API_ID as deployed (on the emulator).
+
+    aws(service) returns a boto3 client; function_env is what the function needs besides
+    its own environment (lambda_runtime.emulator_env). Close it, or use it as a context
+    manager: it owns one worker interpreter per function it invoked.
+    """
+
+    def __init__(self, aws, api_id, function_env, runtime_python=RUNTIME_PYTHON):
+        self.aws = aws
+        self.api_id = api_id
+        self.function_env = function_env
+        self.runtime_python = runtime_python
+        self.region = aws("apigateway").meta.region_name
+        self.domain = f"{api_id}.execute-api.{self.region}.amazonaws.com"
+        self.runners = {}
+        self.invocations = []  # the events the functions received, in order
+        self.server = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+        for runner in self.runners.values():
+            runner.close()
+        self.runners.clear()
+
+    def serve(self, port=0):
+        """Starts serving on 127.0.0.1:PORT in a thread; returns the local base URL."""
+        self.server = make_server("127.0.0.1", port, self.wsgi_app)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    @Request.application
+    def wsgi_app(self, request):
+        raw_path = request.environ.get("REQUEST_URI") or request.full_path
+        status, headers, body = self.request(
+            request.method, raw_path, request.headers, request.get_data(), request.remote_addr
+        )
+        return Response(body, status=status, headers=list(headers.items()))
+
+    def request(self, method, raw_path, headers, body, source_ip="127.0.0.1"):
+        """(status, headers, body bytes) for an HTTP request to https://DOMAIN + RAW_PATH."""
+        api = RestApi(self.aws, self.api_id)
+        url = urlsplit(raw_path)
+        segments = url.path.split("/")[1:]
+        stage = api.stages.get(unquote(segments[0]))
+        if stage is None or len(segments) < 2:
+            return self.gateway_answer(api, "MISSING_AUTHENTICATION_TOKEN")
+        resource_path = "/" + "/".join(segments[1:])
+        route, parameters = api.route(segments[1:])
+        if route is None or method not in route.integrations:
+            return self.gateway_answer(api, "MISSING_AUTHENTICATION_TOKEN")
+        if len(body or b"") > MAX_BODY_BYTES:
+            return self.gateway_answer(api, "REQUEST_TOO_LARGE")
+        integration = route.integrations[method]
+        uri = INTEGRATION_URI.match((integration or {}).get("uri", ""))
+        if not uri or integration.get("type", "").upper() != "AWS_PROXY":
+            return self.gateway_answer(api, "API_CONFIGURATION_ERROR")
+        source_arn = (
+            f"arn:{uri['partition']}:execute-api:{self.region}:{uri['account']}:{self.api_id}/"
+            f"{stage['stageName']}/{method}{resource_path}"
+        )
+        if not self.may_invoke(uri["function"], source_arn):
+            return self.gateway_answer(api, "API_CONFIGURATION_ERROR")
+        event = self.event(method, url, resource_path, route, parameters, stage, headers, body)
+        event["requestContext"].update(accountId=uri["account"], requestId=str(uuid.uuid4()))
+        event["requestContext"]["identity"].update(
+            sourceIp=source_ip, userAgent=event["headers"].get("User-Agent")
+        )
+        self.invocations.append(event)
+        try:
+            response = self.runner(uri["function"]).invoke(event)
+        except LambdaError as error:
+            print(f"local gateway: the function failed: {error}", file=sys.stderr)
+            return self.gateway_answer(api, "DEFAULT_5XX")
+        return proxy_response(response) or self.gateway_answer(api, "DEFAULT_5XX")
+
+    def gateway_answer(self, api, response_type):
+        """The gateway's own answer: the API's gateway response of this type, else its
+        DEFAULT_4XX/DEFAULT_5XX, else AWS's default ({"message": ...} as JSON)."""
+        status, message, error_type = GATEWAY_ANSWERS[response_type]
+        default = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+        configured = api.gateway_responses.get(response_type) or api.gateway_responses.get(default)
+        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": error_type}
+        template = '{"message":$context.error.messageString}'
+        if configured:
+            status = int(configured.get("statusCode") or status)
+            for name, value in (configured.get("responseParameters") or {}).items():
+                # Static values only ('text'); mapped request values are not emulated.
+                if name.startswith("gatewayresponse.header.") and value.startswith("'"):
+                    headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
+            template = (configured.get("responseTemplates") or {}).get("application/json", template)
+        body = (
+            template.replace("$context.error.messageString", json.dumps(message))
+            .replace("$context.error.message", message)
+            .replace("$context.error.responseType", response_type)
+        )
+        return status, headers, body.encode("utf-8")
+
+    def may_invoke(self, function_arn, source_arn):
+        """Whether the function's resource policy lets API Gateway invoke it for this request."""
+        lambda_client = self.aws("lambda")
+        try:
+            policy = lambda_client.get_policy(FunctionName=function_arn)["Policy"]
+        except lambda_client.exceptions.ResourceNotFoundException:
+            return False
+        for statement in json.loads(policy)["Statement"]:
+            principal = statement.get("Principal", {})
+            service = principal.get("Service") if isinstance(principal, dict) else principal
+            allowed = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
+            actions = statement.get("Action")
+            actions = [actions] if isinstance(actions, str) else actions or []
+            if (
+                statement.get("Effect") == "Allow"
+                and service == "apigateway.amazonaws.com"
+                and {"lambda:InvokeFunction", "lambda:*"} & set(actions)
+                and allowed is not None
+                and arn_like(allowed, source_arn)
+            ):
+                return True
+        return False
+
+    def runner(self, function_arn):
+        """The function's runner; a new one when its code or configuration changed."""
+        configuration = self.aws("lambda").get_function_configuration(FunctionName=function_arn)
+        runner = self.runners.get(function_arn)
+        if runner and revision(runner.configuration) != revision(configuration):
+            runner.close()
+            runner = None
+        if runner is None:
+            runner = LambdaRunner(self.aws, function_arn, self.function_env, self.runtime_python)
+            self.runners[function_arn] = runner
+        return runner
+
+    def event(self, method, url, resource_path, route, parameters, stage, headers, body):
+        """The REST API (v1) Lambda proxy event API Gateway sends for this request."""
+        headers = {
+            **{name: value for name, value in headers.items() if name.lower() != "host"},
+            "Host": self.domain,
+            "X-Amzn-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Port": "443",
+        }
+        query = parse_qsl(url.query, keep_blank_values=True)
+        multi_query = {}
+        for name, value in query:
+            multi_query.setdefault(name, []).append(value)
+        now = time.time()
+        return proxy_event(
+            resource=route.path,
+            path=resource_path,
+            httpMethod=method,
+            headers=headers,
+            queryStringParameters=dict(query) or None,
+            multiValueQueryStringParameters=multi_query or None,
+            pathParameters=parameters or None,
+            stageVariables=stage.get("variables") or None,
+            body=body.decode("utf-8", "replace") if body else None,
+            isBase64Encoded=False,
+            requestContext={
+                "resourceId": route.resource_id,
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "extendedRequestId": uuid.uuid4().hex[:16],
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "requestTimeEpoch": int(now * 1000),
+                "path": f"/{stage['stageName']}{resource_path}",
+                "stage": stage["stageName"],
+                "domainName": self.domain,
+                "domainPrefix": self.api_id,
+                "apiId": self.api_id,
+            },
+        )
+
+
+def revision(configuration):
+    """What identifies a function's code and settings (moto has no RevisionId)."""
+    return [configuration.get(key) for key in ("CodeSha256", "LastModified", "Environment")]
+
+
+def proxy_response(response):
+    """The HTTP response API Gateway makes of a Lambda proxy response, None when malformed."""
+    if not isinstance(response, dict) or not isinstance(response.get("statusCode"), int):
+        print(f"local gateway: malformed Lambda proxy response {response!r}", file=sys.stderr)
+        return None
+    headers = {}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers[name] = ", ".join(str(value) for value in values)
+    for name, value in (response.get("headers") or {}).items():
+        headers.setdefault(name, str(value))
+    headers = {
+        REMAPPED_PREFIX + name if name.lower() in REMAPPED_HEADERS else name: value
+        for name, value in headers.items()
+        if name.lower() not in DROPPED_HEADERS
+    }
+    body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        return response["statusCode"], headers, base64.b64decode(body)
+    return response["statusCode"], headers, body.encode("utf-8")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Serve a REST API deployed on the AWS emulator on a loopback port."
+    )
+    parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    parser.add_argument(
+        "--endpoint",
+        help="the URL create_api_gateway.sh printed (default: the one in "
+        "$BUILD_DIR/endpoint-$STAGE.txt)",
+    )
+    parser.add_argument("--api-id", help="the REST API, instead of --endpoint")
+    parser.add_argument("--stage", default=os.environ.get("STAGE", "dev"), help="with --api-id")
+    return parser.parse_args(argv)
+
+
+def public_url(args):
+    """The deployed base URL: from --api-id and --stage, --endpoint, or the endpoint file."""
+    if args.api_id:
+        return f"https://{args.api_id}.execute-api.amazonaws.com/{args.stage}"
+    if args.endpoint:
+        return args.endpoint
+    build = Path(os.environ.get("BUILD_DIR", Path(__file__).resolve().parent.parent / "build"))
+    endpoint_file = build / f"endpoint-{args.stage}.txt"
+    if not endpoint_file.is_file():
+        sys.exit(
+            f"local_gateway.py: error: {endpoint_file} not found. Run "
+            "info-v2/create_api_gateway.sh first, or give --endpoint or --api-id."
+        )
+    return endpoint_file.read_text(encoding="utf-8").strip()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    url = urlsplit(public_url(args))
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        sys.exit("local_gateway.py: error: set AWS_ENDPOINT_URL to the emulator holding the API")
+    session = boto3.session.Session()
+
+    def aws(service):
+        return session.client(service)
+
+    api_id = url.hostname.split(".")[0]
+    try:
+        aws("apigateway").get_rest_api(restApiId=api_id)
+    except aws("apigateway").exceptions.NotFoundException:
+        sys.exit(f"local_gateway.py: error: the emulator holds no REST API {api_id}")
+    function_env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    with LocalGateway(aws, api_id, function_env) as gateway:
+        try:
+            local = gateway.serve(args.port)
+        except OSError as error:
+            sys.exit(f"local_gateway.py: error: port {args.port}: {error.strerror}; see --port")
+        print(f"==> REST API {api_id} on {local}; Ctrl-C stops it", file=sys.stderr)
+        print(local + url.path, flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
