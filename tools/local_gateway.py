@@ -45,6 +45,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
+from botocore.exceptions import EndpointConnectionError
 from lambda_runtime import RUNTIME_PYTHON, LambdaError, LambdaRunner
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -60,29 +61,16 @@ INTEGRATION_URI = re.compile(
 )
 # Response headers of a Lambda proxy integration that API Gateway renames with this prefix,
 # and the ones it drops (API Gateway developer guide, "Amazon API Gateway important notes",
-# REST APIs: headers remapped or dropped for the lambda integration type).
+# REST APIs: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html).
+# Content-Length is dropped here because the gateway sends its own.
 REMAPPED_PREFIX = "x-amzn-Remapped-"
-REMAPPED_HEADERS = {
-    "authorization",
-    "connection",
-    "content-md5",
-    "date",
-    "max-forwards",
-    "server",
-    "user-agent",
-    "www-authenticate",
-}
-DROPPED_HEADERS = {
-    "content-length",  # the gateway sends its own
-    "expect",
-    "host",
-    "proxy-authenticate",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "via",
-}
+REMAPPED_HEADERS = set(
+    "authorization connection content-md5 date max-forwards server user-agent"
+    " www-authenticate".split()
+)
+DROPPED_HEADERS = set(
+    "content-length expect host proxy-authenticate te trailer transfer-encoding upgrade via".split()
+)
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # The gateway's own answers: response type -> (status, message, x-amzn-ErrorType).
 GATEWAY_ANSWERS = {
@@ -438,6 +426,8 @@ def main(argv=None):
         aws("apigateway").get_rest_api(restApiId=api_id)
     except aws("apigateway").exceptions.NotFoundException:
         sys.exit(f"local_gateway.py: error: the emulator holds no REST API {api_id}")
+    except EndpointConnectionError:
+        sys.exit(f"local_gateway.py: error: nothing answers at {os.environ['AWS_ENDPOINT_URL']}")
     function_env = {
         name: value
         for name, value in os.environ.items()
