@@ -61,7 +61,8 @@ import_api() {
     if [[ -n "$api_id" ]]; then
         say "updating REST API $FUNCTION ($api_id) from $(basename "$SPEC_FILE")"
         response="$(aws_call "update REST API $api_id" apigateway put-rest-api \
-            --rest-api-id "$api_id" --mode overwrite --parameters basepath=ignore --body "fileb://$document" --output json)"
+            --rest-api-id "$api_id" --mode overwrite --parameters basepath=ignore \
+            --body "fileb://$document" --output json)"
     else
         say "importing $(basename "$SPEC_FILE") as REST API $FUNCTION"
         response="$(aws_call "import the REST API" apigateway import-rest-api \
