@@ -9,12 +9,18 @@ import importlib
 import json
 import os
 import re
+import subprocess
+import sys
+import threading
+from collections import Counter
 from pathlib import Path
 
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from conftest import WATCHES, run_script
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from conftest import INFO_DIR, WATCHES, run_script
 
 # Two independent DynamoDB implementations catch what one is lenient about.
 pytestmark = pytest.mark.both_dynamodbs
@@ -67,7 +73,7 @@ def scan(aws, table, region=None):
     return [item for page in pages for item in page["Items"]]
 
 
-def regional_client(aws, region):
+def regional_client(aws, region, retries=None):
     endpoint = aws("dynamodb").meta.endpoint_url
     return boto3.client(
         "dynamodb",
@@ -75,7 +81,18 @@ def regional_client(aws, region):
         region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=Config(retries=retries),
     )
+
+
+class RawBody:
+    """The raw part of a botocore AWSResponse for a canned body."""
+
+    def __init__(self, body):
+        self.body = body
+
+    def stream(self, **_):
+        yield self.body
 
 
 def as_python(items):
@@ -247,7 +264,7 @@ def test_region_option_chooses_where_the_table_is_made(aws_env, aws, tmp_path, d
     [
         ("/nonexistent/watches.json", 1, ["does not exist"]),
         (FIXTURES, 1, ["is not a regular file"]),
-        (FIXTURES / "malformed.json", 2, ["is not valid JSON", "line 3, column 1"]),
+        (FIXTURES / "malformed.json", 2, ["is not valid JSON", "after 1 complete record"]),
         (FIXTURES / "not_an_array.json", 2, ["must hold a JSON array", "not an object"]),
     ],
     ids=["missing", "directory", "malformed", "not-an-array"],
@@ -260,6 +277,47 @@ def test_unusable_file_stops_before_creating_the_table(aws_env, aws, source, sta
     assert result.returncode == status
     assert_one_clean_line(result, *fragments)
     assert table not in table_names(aws)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+HUGE = b'[{"sku": "WAY111A", "year": 1' + b"0" * 5000 + b"}]"
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (DEEP, "is nested deeper than 32 in record #0"),
+        (b'[{"sku": "A"}, {"sku": "B", "colour": ' + DEEP + b"}]", "in record #1"),
+        (HUGE, "integer overflow"),
+        (b'[{"year": 9223372036854775808}]', "integer overflow"),
+    ],
+    ids=["deep", "deep-in-a-record", "huge-integer", "int64-plus-one"],
+)
+def test_deep_nesting_and_huge_integers_are_one_line_and_exit_2(
+    aws_env, aws, tmp_path, request, content, fragment
+):
+    source = tmp_path / "hostile.json"
+    source.write_bytes(content)
+    table = f"loader-{request.node.callspec.id}"
+    args = ["--table", table, "--file", str(source)]
+    result = run_script("initialize_dynamodb.sh", *args, env=aws_env, check=False)
+    assert result.returncode == 2
+    assert_one_clean_line(result, str(source), fragment)
+    assert table not in table_names(aws)
+    # The loader alone, on an existing table: the summary, then the same one line.
+    make_table(aws, table)
+    alone = run_loader(*args, env=aws_env)
+    assert alone.returncode == 2
+    assert_one_clean_line(alone, fragment)
+    assert alone.stdout == "read 0, written 0, skipped 0\n"
+    assert scan(aws, table) == []
+
+
+def test_a_missing_table_ends_with_the_summary_and_one_line(aws_env, aws):
+    result = run_loader("--table", "loader-no-such-table", "--workers", "3", env=aws_env)
+    assert result.returncode == 1
+    assert_one_clean_line(result, "ResourceNotFoundException", "run again")
+    assert re.fullmatch(r"read \d+, written 0, skipped \d+", result.stdout.splitlines()[-1])
 
 
 def test_no_credentials(aws_env, aws, tmp_path):
@@ -312,6 +370,12 @@ def test_help(aws_env):
     assert result.stdout.startswith("Usage: info-v2/initialize_dynamodb.sh")
     for option in ("--table NAME", "--region REGION", "--file PATH"):
         assert option in result.stdout
+
+
+def run_loader(*args, env):
+    """info-v2/load_watches.py run on its own, as initialize_dynamodb.sh runs it."""
+    command = [sys.executable, str(INFO_DIR / "load_watches.py"), *args]
+    return subprocess.run(command, env=env, cwd="/", capture_output=True, text=True, timeout=300)
 
 
 # --- the loader's public functions, in process ---------------------------------------------
@@ -382,7 +446,7 @@ def test_unprocessed_items_are_retried(loader, aws):
 
     sent = inject(client, send_only_22_of_the_first_request, report_them_unprocessed)
 
-    result = loader.load(watches(60), table, client, backoff_base=0.001)
+    result = loader.load(watches(60), table, client, print, workers=1, backoff_base=0.001)
 
     assert result.summary() == "read 60, written 60, skipped 0"
     assert sent == [skus(0, 22), skus(22, 25), skus(25, 50), skus(50, 60)]
@@ -404,13 +468,16 @@ def test_items_never_taken_are_reported_not_lost(loader, aws):
 
     sent = inject(client, remember, always_leave_out_way0024)
 
-    result = loader.load(watches(30), table, client, max_attempts=3, backoff_base=0.001)
+    skipped = []
+    result = loader.load(
+        watches(30), table, client, skipped.append, workers=1, max_attempts=3, backoff_base=0.001
+    )
 
     assert sent == [skus(0, 25), ["WAY0024"], ["WAY0024"], skus(25, 30)]
     assert result.summary() == "read 30, written 29, skipped 1"
     reason = "not written: still unprocessed after 3 attempts (throttled)"
-    assert result.skipped == [(24, "WAY0024", reason)]
-    assert "WAY0024" not in [item["sku"] for item in result.written]
+    assert skipped == [(24, "WAY0024", reason)]
+    assert "WAY0024" not in result.written
 
 
 def test_item_dynamodb_refuses_is_skipped_and_the_rest_of_its_batch_stored(loader, aws):
@@ -419,7 +486,7 @@ def test_item_dynamodb_refuses_is_skipped_and_the_rest_of_its_batch_stored(loade
     entries = [loader.Entry(index, loader.clean_record(raw)) for index, raw in enumerate(records)]
     entries[1].item["movement"] = "x" * 410_000  # over the 400 KB item limit
 
-    skipped = loader.write_items(aws("dynamodb"), table, entries)
+    skipped = loader.write_batch(aws("dynamodb"), table, entries)
 
     assert [(skip.index, skip.sku) for skip in skipped] == [(1, "WAY0001")]
     assert skipped[0].reason.startswith("rejected by DynamoDB: ")
@@ -437,3 +504,63 @@ def test_clean_record_is_usable_on_its_own(loader):
     }
     with pytest.raises(ValueError, match="year: 'n/a' is not an integer"):
         loader.clean_record(raw | {"year": "n/a"})
+
+
+def test_concurrent_batches_store_every_item_once_and_retry_the_unprocessed(loader, aws):
+    table = make_table(aws, "loader-concurrent")
+    client = aws("dynamodb")
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    def hold_the_last_two_of_each_first_attempt(requests, context, first):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        if len(requests) == 25:  # a first attempt; its retry has 2 items
+            context["held"] = requests[23:]
+            del requests[23:]
+
+    def report_them_unprocessed(parsed, context):
+        with lock:
+            active[0] -= 1
+        if "held" in context:
+            parsed["UnprocessedItems"] = {table: context["held"]}
+
+    sent = inject(client, hold_the_last_two_of_each_first_attempt, report_them_unprocessed)
+
+    result = loader.load(watches(1000), table, client, print, workers=8, backoff_base=0.001)
+
+    assert result.summary() == "read 1000, written 1000, skipped 0"
+    assert most[0] > 1, "the batches were written one at a time"
+    sends = Counter(sku for request in sent for sku in request)
+    assert sorted(sends) == skus(0, 1000)
+    assert set(sends.values()) == {1}  # held items were sent once, then once more on retry
+    assert len(sent) == 40 + 40  # 40 first attempts of 23 items, 40 retries of 2
+    assert sorted(result.written) == skus(0, 1000)
+    assert sorted(as_python(scan(aws, table))) == skus(0, 1000)
+    assert loader.verify(client, table, result.written) is None
+
+
+def test_dynamodb_refusing_every_write_still_ends_with_the_summary(
+    loader, aws, aws_env, monkeypatch, capsys, tmp_path
+):
+    table = make_table(aws, "loader-refusing")
+    client = regional_client(aws, "us-east-1", retries={"mode": "standard", "max_attempts": 2})
+
+    def throttle(request, **_):
+        body = b'{"__type": "ProvisionedThroughputExceededException", "message": "Rate exceeded"}'
+        return AWSResponse(request.url, 400, {}, RawBody(body))
+
+    client.meta.events.register("before-send.dynamodb.BatchWriteItem", throttle)
+    monkeypatch.setattr(loader, "make_client", lambda workers: client)
+    source = tmp_path / "sixty.json"
+    source.write_text(json.dumps(watches(60)), encoding="utf-8")
+
+    status = loader.main(["--table", table, "--file", str(source), "--workers", "2"])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out.splitlines()[-1] == "read 60, written 0, skipped 0"
+    assert err.count("\n") == 1
+    assert "ProvisionedThroughputExceededException" in err
+    assert "run again" in err
