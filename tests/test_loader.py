@@ -144,7 +144,7 @@ def test_summary_counts_add_up_and_name_each_skipped_record(full_load, catalogue
     assert len(records) == len(stored) + len(skipped)
     lines = result.stdout.splitlines()
     assert lines[-2] == f"read {len(records)}, written {len(stored)}, skipped {len(skipped)}"
-    assert lines[-1] == f"verified: all {len(stored)} written items are in table {table}"
+    assert lines[-1] == f"verified: table {table} holds {len(stored)} items, no fewer than written"
     reasons = skip_reasons(result.stdout)
     assert sorted(reasons) == sorted(skipped)
     for index, reason in reasons.items():
@@ -204,14 +204,14 @@ IRREGULAR_SKIPPED = {
     16: "identical duplicate of record #0",
     17: "conflicting duplicate of record #3",
     18: "year: '19xx' is not an integer",
-    20: "year: 1700 is less than the minimum of 1800",
-    21: "status: 'discontinued' is not one of ['old', 'current', 'outlet']",
-    22: "type: 'diver' is not one of ['watch', 'chrono']",
+    20: "year: 1700 must be bigger than or equal to 1800",
+    21: "status: 'discontinued' must be one of ['old', 'current', 'outlet']",
+    22: "type: 'diver' must be one of ['watch', 'chrono']",
     23: r"dial_color: 'Bl\ud800ue' is not valid UTF-8 (lone surrogate)",
-    24: "dial_material: 104 characters, more than the 100 allowed",
-    25: "sku: 'WBN2010/BA0628' does not match",
-    26: "Additional properties are not allowed ('colour' was unexpected)",
-    27: "'gender' is a required property",
+    24: "dial_material: 'Mother-of-pearl with a very long",
+    25: "sku: 'WBN2010/BA0628' must match pattern",
+    26: "the record must not contain {'colour'} properties",
+    27: "the record must contain ['gender'] properties",
     28: "the record is a string, not an object",
 }
 
@@ -451,7 +451,7 @@ def test_unprocessed_items_are_retried(loader, aws):
     assert result.summary() == "read 60, written 60, skipped 0"
     assert sent == [skus(0, 22), skus(22, 25), skus(25, 50), skus(50, 60)]
     assert sorted(as_python(scan(aws, table))) == skus(0, 60)
-    assert loader.verify(client, table, result.written) is None
+    assert loader.count_items(client, table, segments=3) == 60
 
 
 def test_items_never_taken_are_reported_not_lost(loader, aws):
@@ -477,7 +477,6 @@ def test_items_never_taken_are_reported_not_lost(loader, aws):
     assert result.summary() == "read 30, written 29, skipped 1"
     reason = "not written: still unprocessed after 3 attempts (throttled)"
     assert skipped == [(24, "WAY0024", reason)]
-    assert "WAY0024" not in result.written
 
 
 def test_item_dynamodb_refuses_is_skipped_and_the_rest_of_its_batch_stored(loader, aws):
@@ -536,9 +535,8 @@ def test_concurrent_batches_store_every_item_once_and_retry_the_unprocessed(load
     assert sorted(sends) == skus(0, 1000)
     assert set(sends.values()) == {1}  # held items were sent once, then once more on retry
     assert len(sent) == 40 + 40  # 40 first attempts of 23 items, 40 retries of 2
-    assert sorted(result.written) == skus(0, 1000)
     assert sorted(as_python(scan(aws, table))) == skus(0, 1000)
-    assert loader.verify(client, table, result.written) is None
+    assert loader.count_items(client, table, segments=4) == 1000
 
 
 def test_dynamodb_refusing_every_write_still_ends_with_the_summary(
