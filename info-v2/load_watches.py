@@ -109,13 +109,10 @@ class Result:
         return f"read {self.read}, written {self.written}, skipped {self.skipped}"
 
 
-def cut(text, limit):
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def short(value, limit=60):
     """repr() of a value, cut to a readable length; escapes lone surrogates and BOMs."""
-    return cut(repr(value), limit)
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def json_type(value):
@@ -123,9 +120,7 @@ def json_type(value):
     return "null" if value is None else names.get(type(value), "a number")
 
 
-def first_value_type(events):
-    names = {"start_map": {}, "start_array": [], "string": "", "boolean": True, "null": None}
-    return json_type(names.get(next(events)[0], 0))
+EXAMPLES = {"start_map": {}, "start_array": [], "string": "", "boolean": True, "null": None}
 
 
 # --- reading the file ---------------------------------------------------------------------
@@ -170,7 +165,7 @@ def check_file(path):
         parser = parser_for(path)
         with open_json(path) as file:
             events = parser.basic_parse(file, use_float=True)
-            kind = first_value_type(events)
+            kind = json_type(EXAMPLES.get(next(events)[0], 0))
             if kind != "an array":
                 raise InputError(f"{path} must hold a JSON array of records, not {kind}")
             depth = 1
@@ -220,14 +215,14 @@ def schema_problem(item):
     except fastjsonschema.JsonSchemaValueException as error:
         where = error.name.removeprefix("data").removeprefix(".")
         rule = error.message.removeprefix(f"{error.name} ")
-        return cut(f"{where}: {short(error.value)} {rule}" if where else f"the record {rule}", 200)
+        return f"{where}: {short(error.value)} {rule}" if where else f"the record {rule}"
     return None
 
 
 def unencodable_problem(item):
     """DynamoDB stores UTF-8; a lone surrogate (JSON "\\ud800") has no UTF-8 form."""
     for key, value in item.items():
-        if isinstance(value, str) and not value.encode(errors="surrogatepass").isascii():
+        if isinstance(value, str):
             try:
                 value.encode()
             except UnicodeEncodeError:
@@ -245,14 +240,13 @@ def clean_record(raw):
     item = {key: clean_value(value) for key, value in raw.items()}
     item = {key: value for key, value in item.items() if value is not None and value != ""}
     if "sku" not in item:
-        why = (
-            "the key is missing" if "sku" not in raw else "null" if raw["sku"] is None else "empty"
-        )
-        raise RecordError(f"no sku ({why})")
+        if "sku" not in raw:
+            raise RecordError("no sku (the key is missing)")
+        raise RecordError(f"no sku ({'null' if raw['sku'] is None else 'empty'})")
     year = item.get("year")
     if isinstance(year, str) and YEAR.fullmatch(year):
         item["year"] = int(year)
-    elif year is not None and (not isinstance(year, int) or isinstance(year, bool)):
+    elif year is not None and type(year) is not int:  # fastjsonschema takes 2017.0 for one
         raise RecordError(f"year: {short(year)} is not an integer")
     problem = schema_problem(item) or unencodable_problem(item)
     if problem:
