@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 import boto3
-from emulator import free_port, start_emulator
+from aws_emulator import free_port
+from emulator import start_emulator
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent

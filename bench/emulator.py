@@ -4,8 +4,6 @@ import os
 
 import aws_emulator
 
-free_port = aws_emulator.free_port
-
 
 def start_emulator():
     """Starts the emulator and points this process's AWS calls at it; returns (server, url)."""
