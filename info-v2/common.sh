@@ -146,6 +146,12 @@ dynamodb_preflight() {
     require_dynamodb_access
 }
 
+# require_http_user: basic auth sends "user:password", so a user name cannot hold a colon.
+require_http_user() {
+    [[ "$HTTP_USER" != *:* ]] ||
+        die "HTTP_USER must not contain ':' (basic auth puts a ':' between user and password); choose another user name."
+}
+
 # require_table: the table must exist before a function is pointed at it.
 require_table() {
     aws dynamodb describe-table --table-name "$DYNAMODB_TABLE" >/dev/null 2>&1 ||

@@ -6,7 +6,8 @@
 # It builds the package (runtime dependencies only; a copy goes to build/<function>.zip),
 # creates the execution role (role_name in zappa_settings.json) with the least-privilege
 # policy of execution_policy.json, deploys the function only (no API Gateway:
-# create_api_gateway.sh) and sets its environment: DYNAMODB_TABLE, HTTP_USER, HTTP_PASS.
+# create_api_gateway.sh) and sets its environment: DYNAMODB_TABLE, HTTP_USER and
+# HTTP_PASS_HASH, a salted scrypt hash of HTTP_PASS: the function never holds the password.
 # When the function already exists it only brings role, policy and environment up to date
 # and points to update_lambdas.sh for new code. Safe to run again after any failure.
 #

@@ -27,7 +27,7 @@ INFO_DIR = Path(__file__).resolve().parent
 ZAPPA_SETTINGS = INFO_DIR / "zappa_settings.json"
 EXECUTION_POLICY = INFO_DIR / "execution_policy.json"
 # The function's environment variables that the scripts set from their own environment.
-FUNCTION_VARIABLES = ("DYNAMODB_TABLE", "HTTP_USER", "HTTP_PASS")
+FUNCTION_VARIABLES = ("DYNAMODB_TABLE", "HTTP_USER")
 
 
 def known_region(region):
@@ -81,9 +81,21 @@ def add_bytecode(package_path):
 
 def function_configuration(function, role_arn, current_file):
     """The update-function-configuration request: the role, and the function's current
-    variables with FUNCTION_VARIABLES taken from this environment."""
+    variables with FUNCTION_VARIABLES taken from this environment, and HTTP_PASS_HASH.
+
+    HTTP_PASS_HASH is a salted scrypt hash of HTTP_PASS (Werkzeug's generate_password_hash):
+    reading the function's configuration does not reveal the password. A hash that already
+    verifies HTTP_PASS is kept, so a rerun without a new password changes nothing; an
+    HTTP_PASS left by an older deployment is removed.
+    """
+    from werkzeug.security import check_password_hash, generate_password_hash
+
     variables = json.loads(Path(current_file).read_text(encoding="utf-8")) or {}
     variables.update({name: os.environ[name] for name in FUNCTION_VARIABLES})
+    variables.pop("HTTP_PASS", None)
+    password = os.environ["HTTP_PASS"]
+    if not check_password_hash(variables.get("HTTP_PASS_HASH", ""), password):
+        variables["HTTP_PASS_HASH"] = generate_password_hash(password)
     request = {"FunctionName": function, "Role": role_arn, "Environment": {"Variables": variables}}
     print(json.dumps(request))
 

@@ -4,7 +4,9 @@
 # lambda_setup once: it checks the deployer's environment and sets FUNCTION, ROLE and WORK_DIR.
 #
 # Extra configuration (environment variables):
-#   HTTP_USER, HTTP_PASS   required: the basic-auth credentials the deployed function accepts
+#   HTTP_USER, HTTP_PASS   required: the basic-auth credentials the deployed function accepts;
+#                          the function gets HTTP_USER and a scrypt hash of HTTP_PASS, never
+#                          the password itself
 
 # The trust policy of the execution role: only the Lambda service may assume it.
 TRUST_POLICY='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
@@ -16,6 +18,7 @@ lambda_setup() {
     require_table
     [[ -n "${HTTP_USER:-}" && -n "${HTTP_PASS:-}" ]] ||
         die "HTTP_USER and HTTP_PASS must be set: they are the basic-auth credentials the deployed function will accept (no default is ever deployed)."
+    require_http_user
     require_command "$LAMBDA_PYTHON" "The package must be built with the Lambda runtime's Python: install Python 3.11."
     deployment_names
     WORK_DIR="$(mktemp -d)"
@@ -91,8 +94,8 @@ mib() {
 }
 
 # set_function_configuration: the function's role and environment (DYNAMODB_TABLE, HTTP_USER,
-# HTTP_PASS on top of the variables it already has). The credentials go through a mode-600
-# file that the EXIT trap removes: never on a command line, never in the repository.
+# and HTTP_PASS_HASH, a salted hash of HTTP_PASS, on top of the variables it already has: see
+# deploy_helpers.py). The request goes through a mode-600 file that the EXIT trap removes.
 set_function_configuration() {
     local current="$WORK_DIR/current-environment.json" request="$WORK_DIR/configuration.json"
     wait_function_updated

@@ -25,6 +25,7 @@ DOCKER_CONTAINER="watch-info-dynamodb-local"
 LOCAL_PASS="watch-local"
 export HTTP_USER="${HTTP_USER:-watch}"
 export HTTP_PASS="${HTTP_PASS:-$LOCAL_PASS}"
+unset HTTP_PASS_HASH # locally the app compares the plain HTTP_PASS
 db_pid=""
 db_container=""
 
@@ -125,6 +126,7 @@ EOF
 }
 
 main() {
+    require_http_user
     mkdir -p "$BUILD_DIR"
     ensure_tools_venv
     PATH="$TOOLS_VENV/bin:$PATH"

@@ -3,9 +3,13 @@
 The same module runs on a laptop (`run.sh`, served by uvicorn) and on AWS Lambda
 (Zappa calls the WSGI callable `wsgi`). Nothing here knows where it runs: the table
 name comes from DYNAMODB_TABLE, region, endpoint and AWS credentials from the
-standard AWS variables, and the basic-auth credentials from HTTP_USER / HTTP_PASS.
+standard AWS variables, and the basic-auth credentials from HTTP_USER and either
+HTTP_PASS_HASH (a Werkzeug scrypt hash of the password: what the deploy scripts give the
+Lambda function, which never holds the password itself) or HTTP_PASS (the plain password,
+for run.sh on a laptop).
 """
 
+import hashlib
 import logging
 import os
 import secrets
@@ -18,11 +22,13 @@ from a2wsgi import ASGIMiddleware
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from connexion.problem import problem
+from werkzeug.security import check_password_hash
 
 SPEC = Path(__file__).resolve().parent / "info_openapi_v2.yaml"
 TABLE_NAME = os.environ.get("DYNAMODB_TABLE", "project1")
 HTTP_USER = os.environ.get("HTTP_USER", "")
 HTTP_PASS = os.environ.get("HTTP_PASS", "")
+HTTP_PASS_HASH = os.environ.get("HTTP_PASS_HASH", "")
 CACHE_SECONDS = 3600
 RETRY_AFTER_SECONDS = 5
 # DynamoDB error codes that mean "try again later", not "your request is wrong".
@@ -47,13 +53,31 @@ table = boto3.resource(
 ).Table(TABLE_NAME)
 
 
+# SHA-256 digests of the passwords this process has verified against HTTP_PASS_HASH: the
+# scrypt derivation is slow on purpose, so a warm container pays for it once, not per request.
+verified_passwords = set()
+
+
+def password_matches(password):
+    if not HTTP_PASS_HASH:
+        return secrets.compare_digest(password.encode(), HTTP_PASS.encode())
+    digest = hashlib.sha256(password.encode()).digest()
+    if digest in verified_passwords:
+        return True
+    if not check_password_hash(HTTP_PASS_HASH, password):
+        return False
+    verified_passwords.add(digest)
+    return True
+
+
 def check_credentials(username, password, required_scopes=None):
     """Connexion's basicInfoFunc: the user's info when the credentials match, else None."""
-    if not (HTTP_USER and HTTP_PASS):
-        log.error("HTTP_USER/HTTP_PASS are not set: every request is refused")
+    if not (HTTP_USER and (HTTP_PASS_HASH or HTTP_PASS)):
+        log.error("HTTP_USER and HTTP_PASS_HASH or HTTP_PASS are unset: every request is refused")
         return None
+    # The password first, whatever the user name: a wrong name must not answer faster.
+    pass_ok = password_matches(password)
     user_ok = secrets.compare_digest(username.encode(), HTTP_USER.encode())
-    pass_ok = secrets.compare_digest(password.encode(), HTTP_PASS.encode())
     return {"sub": username} if user_ok and pass_ok else None
 
 

@@ -4,7 +4,7 @@
 # Deploys new code to the service's Lambda function after a change, from any folder:
 # rebuilds the package from .venv-lambda (printing its zipped size), brings the execution
 # role's policy up to date, runs `zappa update <stage> --zip`, refreshes the function's
-# environment (DYNAMODB_TABLE, HTTP_USER, HTTP_PASS) and prints the new CodeSha256 and size.
+# environment (DYNAMODB_TABLE, HTTP_USER, HTTP_PASS_HASH) and prints the new CodeSha256 and size.
 # Run create_lambdas.sh once before. Running it twice in a row is fine.
 #
 # Needs HTTP_USER and HTTP_PASS, as create_lambdas.sh. Configuration: STAGE,

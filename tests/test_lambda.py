@@ -19,6 +19,7 @@ import pytest
 from conftest import HTTP_PASS, HTTP_USER, REGION, REPO, WATCHES, run_script
 from lambda_runtime import LambdaRunner, emulator_env, function_code
 from local_gateway import basic_auth, proxy_event
+from werkzeug.security import check_password_hash
 
 FUNCTION = "watch-info-dev"
 ROLE = "watch-info-dev-lambda"
@@ -209,11 +210,15 @@ def test_function_configuration(history, aws):
     config = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
     assert config["Runtime"] == "python3.11"
     assert config["Handler"] == "handler.lambda_handler"
-    assert config["Environment"]["Variables"] == {
+    variables = config["Environment"]["Variables"]
+    assert variables == {
         "DYNAMODB_TABLE": TABLE,
         "HTTP_USER": HTTP_USER,
-        "HTTP_PASS": HTTP_PASS,
+        "HTTP_PASS_HASH": variables["HTTP_PASS_HASH"],
     }
+    # The function holds a salted hash that verifies the password, never the password.
+    assert check_password_hash(variables["HTTP_PASS_HASH"], HTTP_PASS)
+    assert HTTP_PASS not in json.dumps(variables)
     assert config["Role"] == aws("iam").get_role(RoleName=ROLE)["Role"]["Arn"]
 
 
@@ -343,8 +348,9 @@ def test_updated_code_still_answers(updates, aws, aws_env, lambda_runtime_python
         assert watch_body(response) == watch
         missing = runner.invoke(event("GET", "/watch/NO-SUCH-SKU", AUTH))
         assert missing["statusCode"] == 404
-    config = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
-    assert config["Environment"]["Variables"]["HTTP_PASS"] == HTTP_PASS
+    variables = aws("lambda").get_function_configuration(FunctionName=FUNCTION)["Environment"]
+    assert "HTTP_PASS" not in variables["Variables"]
+    assert check_password_hash(variables["Variables"]["HTTP_PASS_HASH"], HTTP_PASS)
 
 
 def test_create_again_points_to_update(updates, aws, aws_env):
