@@ -11,16 +11,34 @@ to try the deploy scripts without an AWS account:
 It fills two gaps of moto 5.2.5: ListFunctionUrlConfigs, which `zappa update` calls, and the
 download of a function's package from get-function's Code.Location. moto cannot run Lambda
 code (that needs Docker); tools/local_gateway.py runs the stored package instead.
+
+moto is more lenient than AWS. `faults` (off by default) adds, on request, faults AWS has:
+- role propagation: for some seconds after CreateRole, Lambda's CreateFunction refuses the
+  new role ("The role defined for the function cannot be assumed by Lambda.");
+- DynamoDB throttling: chosen operations (GetItem, PutItem, ...) answer
+  ProvisionedThroughputExceededException, as a table over its capacity does.
+Tests switch them on with `with faults.injected(...)`; from a terminal, use the options
+--role-propagation-seconds and --throttle-dynamodb.
 """
 
 import argparse
+import io
 import json
 import logging
+import re
 import socket
 import threading
-from urllib.parse import unquote
+import time
+from contextlib import contextmanager
+from urllib.parse import parse_qs, unquote
 
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 # Any value works with the emulator; these never match a real account.
 DUMMY_ENVIRONMENT = {
@@ -81,6 +99,120 @@ def store_function_code_in_s3():
     LambdaFunction._set_function_code = set_and_store_function_code
 
 
+class Faults:
+    """The opt-in faults of the emulator; all off until set (see the module docstring).
+
+    moto keeps one state per process, and so do these switches: `faults` below.
+    """
+
+    def __init__(self):
+        self.role_propagation_seconds = 0
+        self.throttled_dynamodb_operations = set()
+        self.role_created = {}  # role name -> time.monotonic() of its successful CreateRole
+
+    @contextmanager
+    def injected(self, role_propagation_seconds=0, throttled_dynamodb_operations=()):
+        """Turns the given faults on for the duration of a `with` block."""
+        self.role_propagation_seconds = role_propagation_seconds
+        self.throttled_dynamodb_operations = set(throttled_dynamodb_operations)
+        try:
+            yield self
+        finally:
+            self.role_propagation_seconds = 0
+            self.throttled_dynamodb_operations = set()
+
+
+faults = Faults()
+
+CREATE_FUNCTION_PATH = re.compile(r"^/2015-03-31/functions/?$")
+
+
+def json_error(status, content_type, payload, headers=()):
+    return status, [("Content-Type", content_type), *headers], json.dumps(payload).encode()
+
+
+class FaultInjector:
+    """WSGI middleware in front of moto's app: answers a request as AWS would under a fault,
+    or passes it on unchanged. It reads the body only of the requests it may answer itself."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        fault = self.dynamodb_throttling(environ) or self.role_not_yet_assumable(environ)
+        if fault:
+            status, headers, body = fault
+            start_response(status, headers)
+            return [body]
+        role_name = self.created_role_name(environ)
+        if role_name:
+            return self.app(environ, self.recording_success(role_name, start_response))
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def body(environ):
+        """The request body; the environ gets a fresh stream for moto to read it again."""
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    def dynamodb_throttling(self, environ):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        service, _, operation = target.partition(".")
+        if service.startswith("DynamoDB_") and operation in faults.throttled_dynamodb_operations:
+            message = "The level of configured provisioned throughput for the table was exceeded."
+            kind = "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
+            payload = {"__type": kind, "message": message}
+            return json_error("400 Bad Request", "application/x-amz-json-1.0", payload)
+        return None
+
+    def role_not_yet_assumable(self, environ):
+        if not faults.role_propagation_seconds or environ["REQUEST_METHOD"] != "POST":
+            return None
+        if not CREATE_FUNCTION_PATH.match(environ.get("PATH_INFO", "")):
+            return None
+        role_name = str(json.loads(self.body(environ) or b"{}").get("Role", "")).split("/")[-1]
+        created = faults.role_created.get(role_name)
+        if created is None or time.monotonic() - created >= faults.role_propagation_seconds:
+            return None
+        payload = {
+            "Type": "User",
+            "message": "The role defined for the function cannot be assumed by Lambda.",
+        }
+        headers = [("x-amzn-ErrorType", "InvalidParameterValueException")]
+        return json_error("400 Bad Request", "application/json", payload, headers)
+
+    def created_role_name(self, environ):
+        """The RoleName of an IAM CreateRole request, else None."""
+        if environ["REQUEST_METHOD"] != "POST":
+            return None
+        if "/iam/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+            return None
+        form = parse_qs(self.body(environ).decode())
+        return form.get("RoleName", [None])[0] if form.get("Action") == ["CreateRole"] else None
+
+    @staticmethod
+    def recording_success(role_name, start_response):
+        def start(status, headers, exc_info=None):
+            if status.startswith("200"):
+                faults.role_created[role_name] = time.monotonic()
+            return start_response(status, headers, exc_info)
+
+        return start
+
+
+class EmulatorServer(ThreadedMotoServer):
+    """moto's ThreadedMotoServer with the FaultInjector in front of its app."""
+
+    def _server_entry(self):
+        app = FaultInjector(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def start(port=None):
     """Starts the emulator in a thread of this process; returns (server, endpoint URL)."""
     port = port or free_port()
@@ -88,7 +220,7 @@ def start(port=None):
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     add_list_function_url_configs()
     store_function_code_in_s3()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = EmulatorServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server, f"http://127.0.0.1:{port}"
 
@@ -96,7 +228,22 @@ def start(port=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=5000, help="port (default: %(default)s)")
+    parser.add_argument(
+        "--role-propagation-seconds",
+        type=float,
+        default=0,
+        help="Lambda refuses a new IAM role this long after CreateRole (default: 0, off)",
+    )
+    parser.add_argument(
+        "--throttle-dynamodb",
+        metavar="OPERATION",
+        nargs="*",
+        default=[],
+        help="DynamoDB operations (e.g. GetItem PutItem) that always answer throttling",
+    )
     args = parser.parse_args()
+    faults.role_propagation_seconds = args.role_propagation_seconds
+    faults.throttled_dynamodb_operations = set(args.throttle_dynamodb)
     server, url = start(args.port)
     variables = {"AWS_ENDPOINT_URL": url, **DUMMY_ENVIRONMENT}
     print("AWS emulator running; use it from another terminal with:")
