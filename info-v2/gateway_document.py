@@ -2,7 +2,9 @@
 
     gateway_document.py --lambda-arn ARN [--region REGION] [--api-name NAME] [--spec FILE]
                         [--output FILE]
+    gateway_document.py --check [--spec FILE]
     gateway_document.py --base-path [--spec FILE]
+    gateway_document.py --gateway-responses
 
 The contract stays the single source of the routes. The rendered document differs from it in:
 - every path carries the base path of `servers[0].url` (`/info/v2/watch/{sku}`), so the
@@ -11,8 +13,22 @@ The contract stays the single source of the routes. The rendered document differ
 - every operation gets a Lambda proxy integration (AWS_PROXY) with the function;
 - `security` and `securitySchemes` are dropped: the gateway has no authorizer, the app checks
   basic auth itself, so the Authorization header must pass through untouched;
-- `example` keywords are dropped from schemas (API Gateway's models do not accept them);
+- what API Gateway's models do not support is dropped: `additionalProperties`, `example`,
+  `examples`, `exclusiveMinimum`, `readOnly`, `discriminator`, the formats int32, int64 and
+  decimal. The app validates every request itself, so the gateway's models only document;
 - `info.title` becomes the API name when --api-name is given (the scripts find the API by it).
+
+The rendered document is then checked against the rules of API Gateway's REST import that
+moto does not enforce (import_problems): a spec edit that brings back something AWS would
+refuse or mangle (anyOf/oneOf, a model name that is not alphanumeric, a path segment outside
+letters, digits, `-._,` and `{name}`, a top-level `security`, ...) stops here. --check does
+only that (with a placeholder function ARN), so create_api_gateway.sh can run it before any
+AWS call.
+
+--gateway-responses prints the gateway responses of the REST API, one put-gateway-response
+request (JSON) per line: the errors API Gateway answers itself (unknown route, throttling,
+body too large, integration timeout, Lambda failure) become application/problem+json like
+the app's, and an unknown route is 404 instead of 403 "Missing Authentication Token".
 
 An invalid spec ends with one line on stderr and exit status 1; nothing is written then.
 """
@@ -20,6 +36,7 @@ An invalid spec ends with one line on stderr and exit status 1; nothing is writt
 import argparse
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,6 +45,93 @@ import yaml
 
 SPEC = Path(__file__).resolve().parent / "info_openapi_v2.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch"}
+PLACEHOLDER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:placeholder"
+# Keywords API Gateway's models do not support, and formats it does not know. They only
+# document or validate, and the app validates requests itself: the rendering drops them.
+DOCUMENTATION_ONLY = {
+    "additionalProperties",
+    "discriminator",
+    "example",
+    "examples",
+    "exclusiveMinimum",
+    "readOnly",
+}
+UNSUPPORTED_FORMATS = {"int32", "int64", "decimal"}
+# The import refuses these, and dropping them would change what a model means: the check
+# stops the deployment instead, so that a person decides.
+UNSUPPORTED_KEYWORDS = DOCUMENTATION_ONLY | {"anyOf", "oneOf"}
+# Mappings whose keys are names chosen by the spec's author, not keywords.
+NAME_MAPPINGS = {
+    "properties",
+    "schemas",
+    "paths",
+    "responses",
+    "headers",
+    "content",
+    "parameters",
+    "requestBodies",
+    "securitySchemes",
+}
+MODEL_NAME = re.compile(r"^[A-Za-z0-9]+$")
+PATH_SEGMENT = re.compile(r"^(?:[A-Za-z0-9._,-]+|\{[A-Za-z0-9._-]+\+?\})$")
+PROBLEM_JSON = "'application/problem+json'"
+
+
+def problem_template(title, detail, status=None):
+    """A problem+json body in API Gateway's template language; a `$...` title is a variable
+    that is already a quoted JSON string ($context.error.messageString)."""
+    title = title if title.startswith("$") else json.dumps(title)
+    status = f'"status": {status}, ' if status else ""
+    return f'{{"type": "about:blank", "title": {title}, {status}"detail": {json.dumps(detail)}}}'
+
+
+# put-gateway-response requests (without restApiId). DEFAULT_4XX and DEFAULT_5XX cover every
+# error API Gateway answers itself (413 body too large, 502 Lambda failure, 504 timeout, ...).
+GATEWAY_RESPONSES = [
+    {
+        "responseType": "DEFAULT_4XX",
+        "responseParameters": {"gatewayresponse.header.Content-Type": PROBLEM_JSON},
+        "responseTemplates": {
+            "application/json": problem_template(
+                "$context.error.messageString", "API Gateway refused the request."
+            )
+        },
+    },
+    {
+        "responseType": "DEFAULT_5XX",
+        "responseParameters": {"gatewayresponse.header.Content-Type": PROBLEM_JSON},
+        "responseTemplates": {
+            "application/json": problem_template(
+                "$context.error.messageString", "The service failed to answer; try again later."
+            )
+        },
+    },
+    # An unknown route: without this, API Gateway answers 403 "Missing Authentication Token".
+    {
+        "responseType": "MISSING_AUTHENTICATION_TOKEN",
+        "statusCode": "404",
+        "responseParameters": {"gatewayresponse.header.Content-Type": PROBLEM_JSON},
+        "responseTemplates": {
+            "application/json": problem_template(
+                "Not Found", "This API has no operation for this method and path.", 404
+            )
+        },
+    },
+    # The stage's rate or burst limit: the client learns when to come back.
+    {
+        "responseType": "THROTTLED",
+        "statusCode": "429",
+        "responseParameters": {
+            "gatewayresponse.header.Content-Type": PROBLEM_JSON,
+            "gatewayresponse.header.Retry-After": "'1'",
+        },
+        "responseTemplates": {
+            "application/json": problem_template(
+                "Too Many Requests", "The request rate is over the API's limit.", 429
+            )
+        },
+    },
+]
 
 
 class SpecError(Exception):
@@ -107,17 +211,63 @@ def integration_uri(lambda_arn, region):
     )
 
 
-def without_examples(node, parent_key=None):
-    """A copy of a schema tree without `example` keywords (a property named so is kept)."""
+def supported_subset(node, parent_key=None):
+    """A copy of a document tree without what API Gateway's models do not support."""
     if isinstance(node, list):
-        return [without_examples(item) for item in node]
+        return [supported_subset(item) for item in node]
     if not isinstance(node, dict):
         return node
+    if parent_key in NAME_MAPPINGS:
+        return {key: supported_subset(value) for key, value in node.items()}
     return {
-        key: without_examples(value, key)
+        key: supported_subset(value, key)
         for key, value in node.items()
-        if parent_key == "properties" or key not in ("example", "examples")
+        if key not in DOCUMENTATION_ONLY and not (key == "format" and value in UNSUPPORTED_FORMATS)
     }
+
+
+def keyword_problems(node, where, parent_key=None):
+    """Unsupported keywords and formats anywhere in the tree, as 'where: what' lines."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from keyword_problems(item, f"{where}/{index}")
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if parent_key not in NAME_MAPPINGS:
+            if key in UNSUPPORTED_KEYWORDS:
+                yield f"{where}: '{key}' is not supported by API Gateway models"
+            if key == "format" and value in UNSUPPORTED_FORMATS:
+                yield f"{where}: format '{value}' is not supported by API Gateway models"
+        pointer = str(key).replace("~", "~0").replace("/", "~1")
+        yield from keyword_problems(value, f"{where}/{pointer}", key)
+
+
+def import_problems(document):
+    """What API Gateway's REST import would refuse or mangle in DOCUMENT, one line each."""
+    problems = []
+    if "security" in document:
+        problems.append("top-level 'security': API Gateway takes security per operation only")
+    for name in document.get("components", {}).get("schemas", {}):
+        if not MODEL_NAME.match(name):
+            problems.append(f"model name '{name}' is not alphanumeric")
+    for path in document.get("paths", {}):
+        for segment in path.strip("/").split("/"):
+            if not PATH_SEGMENT.match(segment):
+                problems.append(
+                    f"path '{path}': segment '{segment}' may hold only letters, digits, "
+                    "'-._,' or be one {parameter}"
+                )
+    problems.extend(keyword_problems(document, "#"))
+    return problems
+
+
+def check_importable(document):
+    problems = import_problems(document)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise SpecError(f"API Gateway would not import this spec: {problems[0]}{more}")
 
 
 def gateway_document(spec, lambda_arn, region, api_name=None):
@@ -137,12 +287,8 @@ def gateway_document(spec, lambda_arn, region, api_name=None):
                 "passthroughBehavior": "when_no_match",
             }
         document["paths"][prefix + path] = item
-    components = document.get("components", {})
-    components.pop("securitySchemes", None)
-    if "schemas" in components:
-        components["schemas"] = {
-            name: without_examples(schema) for name, schema in components["schemas"].items()
-        }
+    document.get("components", {}).pop("securitySchemes", None)
+    document = supported_subset(document)
     if api_name:
         document["info"]["title"] = api_name
     return document
@@ -158,24 +304,40 @@ def parse_args(argv):
     parser.add_argument("--api-name", help="name of the REST API (replaces info.title)")
     parser.add_argument("--output", help="write the JSON document here instead of stdout")
     parser.add_argument(
+        "--check", action="store_true", help="only check that API Gateway would import it"
+    )
+    parser.add_argument(
         "--base-path", action="store_true", help="only print the base path (like /info/v2)"
     )
+    parser.add_argument(
+        "--gateway-responses",
+        action="store_true",
+        help="only print the gateway responses, one put-gateway-response request per line",
+    )
     args = parser.parse_args(argv)
-    if not (args.base_path or args.lambda_arn):
-        parser.error("--lambda-arn is required (or --base-path)")
+    if not (args.base_path or args.check or args.gateway_responses or args.lambda_arn):
+        parser.error("--lambda-arn is required (or --check, --base-path, --gateway-responses)")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.gateway_responses:
+        for request in GATEWAY_RESPONSES:
+            print(json.dumps(request))
+        return 0
     try:
         spec = load_spec(args.spec)
         if args.base_path:
             print(base_path(spec))
             return 0
-        text = json.dumps(
-            gateway_document(spec, args.lambda_arn, args.region, args.api_name), indent=2
+        document = gateway_document(
+            spec, args.lambda_arn or PLACEHOLDER_ARN, args.region, args.api_name
         )
+        check_importable(document)
+        if args.check:
+            return 0
+        text = json.dumps(document, indent=2)
     except SpecError as error:
         print(f"gateway_document.py: error: {error}", file=sys.stderr)
         return 1
