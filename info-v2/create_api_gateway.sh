@@ -7,17 +7,26 @@
 # deploys the stage $STAGE and prints the public base URL:
 #     https://<api-id>.execute-api.<region>.amazonaws.com/<stage>/info/v2
 # The URL is also written to build/endpoint-<stage>.txt at the top of the repository.
+# Before any AWS call it checks that API Gateway will import the rendered spec (see
+# gateway_document.py). The API's own errors (unknown route: 404, throttling: 429, Lambda
+# failure, timeout...) are application/problem+json gateway responses, and the stage is
+# throttled on every method (*/*): THROTTLE_RATE_LIMIT requests per second on average, with
+# bursts of up to THROTTLE_BURST_LIMIT; beyond that, clients get 429.
 # Run it again after changing the spec: it updates the same API in place (found by its
 # name, which is the function's name, e.g. watch-info-dev) and deploys it again.
 #
 # Run initialize_dynamodb.sh and create_lambdas.sh first.
 # Options: --spec FILE  import FILE instead of info_openapi_v2.yaml (it must define the same
 #                       operations as the app).
-# Environment: STAGE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh).
+# Environment: STAGE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh),
+# THROTTLE_RATE_LIMIT (50) and THROTTLE_BURST_LIMIT (100).
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 handle_help "$@"
+
+THROTTLE_RATE_LIMIT="${THROTTLE_RATE_LIMIT:-50}"
+THROTTLE_BURST_LIMIT="${THROTTLE_BURST_LIMIT:-100}"
 
 parse_args() {
     while (($# > 0)); do
@@ -72,6 +81,33 @@ import_api() {
     deploy_helper import-result <<<"$response"
 }
 
+# require_throttle_limits: both limits are whole numbers above zero, checked before any AWS call.
+require_throttle_limits() {
+    [[ "$THROTTLE_RATE_LIMIT" =~ ^[1-9][0-9]*$ ]] ||
+        die "THROTTLE_RATE_LIMIT must be a whole number of requests per second above 0, not '$THROTTLE_RATE_LIMIT'"
+    [[ "$THROTTLE_BURST_LIMIT" =~ ^[1-9][0-9]*$ ]] ||
+        die "THROTTLE_BURST_LIMIT must be a whole number of requests above 0, not '$THROTTLE_BURST_LIMIT'"
+}
+
+# put_gateway_responses API_ID: the errors API Gateway answers itself, as problem+json.
+put_gateway_responses() {
+    local request
+    say "setting the gateway's own error responses (problem+json, unknown route 404)"
+    while read -r request; do
+        aws_or_die "cannot set a gateway response" aws apigateway put-gateway-response \
+            --rest-api-id "$1" --cli-input-json "$request" >/dev/null
+    done < <("$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --gateway-responses)
+}
+
+# throttle_stage API_ID: rate and burst limits on every method of the stage (*/*).
+throttle_stage() {
+    say "throttling stage $STAGE: $THROTTLE_RATE_LIMIT requests/s, bursts of $THROTTLE_BURST_LIMIT"
+    aws_or_die "cannot set the throttling of stage $STAGE" aws apigateway update-stage \
+        --rest-api-id "$1" --stage-name "$STAGE" --patch-operations \
+        "op=replace,path=/*/*/throttling/rateLimit,value=$THROTTLE_RATE_LIMIT" \
+        "op=replace,path=/*/*/throttling/burstLimit,value=$THROTTLE_BURST_LIMIT" >/dev/null
+}
+
 # current_source_arn: the SourceArn of our statement in the function's policy, if any.
 current_source_arn() {
     aws_find "read the policy of $FUNCTION" lambda get-policy --function-name "$FUNCTION" \
@@ -101,6 +137,9 @@ grant_invoke() {
 
 main() {
     parse_args "$@"
+    require_throttle_limits
+    ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-local.txt" "$PYTHON"
+    gateway_document --check
     aws_preflight
     deployment_names
     local base_path lambda_arn partition document api_id url domain="amazonaws.com"
@@ -115,12 +154,14 @@ main() {
 
     api_id="$(existing_api_id)"
     api_id="$(import_api "$document" "$api_id")"
+    put_gateway_responses "$api_id"
     grant_invoke "arn:$partition:execute-api:$AWS_REGION:$ACCOUNT_ID:$api_id/*/*/*"
 
     say "deploying stage $STAGE"
     aws_call "deploy stage $STAGE" apigateway create-deployment \
         --rest-api-id "$api_id" --stage-name "$STAGE" \
         --description "create_api_gateway.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)" >/dev/null
+    throttle_stage "$api_id"
 
     [[ "$AWS_REGION" == cn-* ]] && domain="amazonaws.com.cn"
     url="https://$api_id.execute-api.$AWS_REGION.$domain/$STAGE$base_path"
