@@ -14,11 +14,11 @@ POLICY_NAME="watch-info-least-privilege"
 
 # lambda_setup: the checks both scripts run before touching anything.
 lambda_setup() {
-    aws_preflight
-    require_table
     [[ -n "${HTTP_USER:-}" && -n "${HTTP_PASS:-}" ]] ||
         die "HTTP_USER and HTTP_PASS must be set: they are the basic-auth credentials the deployed function will accept (no default is ever deployed)."
     require_http_user
+    aws_preflight
+    require_table
     require_command "$LAMBDA_PYTHON" "The package must be built with the Lambda runtime's Python: install Python 3.11."
     deployment_names
     WORK_DIR="$(mktemp -d)"
