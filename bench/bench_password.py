@@ -1,0 +1,104 @@
+"""Benchmark the password check of server.py: the scrypt hash the function holds against the
+plain comparison it replaced, in one run.
+
+Each configuration runs in fresh interpreters, as a new Lambda container would:
+- plain: HTTP_PASS, compared with secrets.compare_digest (what run.sh still uses locally);
+- hash:  HTTP_PASS_HASH, a Werkzeug scrypt hash (what create_lambdas.sh deploys); the first
+  check derives the key, later ones find the password among those already verified.
+Per interpreter: the import of server.py, the first check_credentials (the cold request
+pays it) and the median of the next 2,000 (warm requests). The runs alternate between the
+two configurations; the figures are medians over the runs, and the ratios compare the hash
+with the plain comparison. No database call is made: only the check is measured.
+
+Usage: .venv/bin/python bench/bench_password.py [--runs 7]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from werkzeug.security import generate_password_hash
+
+INFO_DIR = Path(__file__).resolve().parent.parent / "info-v2"
+USER, PASSWORD = "bench", "a long random bench password"
+WARM_CHECKS = 2000
+
+# Runs in a fresh interpreter, in info-v2: prints its timings as one JSON line.
+MEASURE = f"""
+import json, statistics, time
+start = time.perf_counter()
+import server
+imported = time.perf_counter()
+assert server.check_credentials({USER!r}, {PASSWORD!r})
+first = time.perf_counter()
+warm = []
+for _ in range({WARM_CHECKS}):
+    before = time.perf_counter()
+    server.check_credentials({USER!r}, {PASSWORD!r})
+    warm.append(time.perf_counter() - before)
+print(json.dumps({{"import": imported - start, "first": first - imported,
+                  "warm": statistics.median(warm)}}))
+"""
+
+
+def measure(credentials):
+    env = {
+        **os.environ,
+        "HTTP_USER": USER,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        **credentials,
+    }
+    env.pop("HTTP_PASS" if "HTTP_PASS_HASH" in credentials else "HTTP_PASS_HASH", None)
+    output = subprocess.run(
+        [sys.executable, "-c", MEASURE], cwd=INFO_DIR, env=env, check=True, capture_output=True
+    ).stdout
+    return json.loads(output)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="interpreters per configuration")
+    args = parser.parse_args()
+    configurations = {
+        "plain": {"HTTP_PASS": PASSWORD},
+        "hash": {"HTTP_PASS_HASH": generate_password_hash(PASSWORD)},
+    }
+    results = {name: [] for name in configurations}
+    for _ in range(args.runs):
+        for name, credentials in configurations.items():
+            results[name].append(measure(credentials))
+    medians = {
+        name: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        for name, runs in results.items()
+    }
+    plain, hashed = medians["plain"], medians["hash"]
+    print(f"password check, median of {args.runs} fresh interpreters per configuration")
+    print(f"{'':28}{'plain':>12}{'hash':>12}{'ratio':>10}")
+    rows = [
+        ("import server.py", "import", 1e3, "ms"),
+        ("first check (cold request)", "first", 1e3, "ms"),
+        ("later checks (warm, median)", "warm", 1e6, "us"),
+    ]
+    for label, key, scale, unit in rows:
+        ratio = hashed[key] / plain[key]
+        print(
+            f"{label:28}{plain[key] * scale:>9.3f} {unit}{hashed[key] * scale:>9.3f} {unit}"
+            f"{ratio:>9.2f}x"
+        )
+    cold_plain = plain["import"] + plain["first"]
+    cold_hash = hashed["import"] + hashed["first"]
+    print(
+        f"{'import + first check':28}{cold_plain * 1e3:>9.1f} ms{cold_hash * 1e3:>9.1f} ms"
+        f"{cold_hash / cold_plain:>9.2f}x"
+    )
+    print(f"scrypt parameters: {configurations['hash']['HTTP_PASS_HASH'].split('$')[0]}")
+
+
+if __name__ == "__main__":
+    main()
