@@ -13,9 +13,7 @@ import sys
 import pytest
 import yaml
 from conftest import INFO_DIR, REPO, free_port, run_script
-
-sys.path.insert(0, str(INFO_DIR))
-from gateway_document import import_problems  # noqa: E402  (lives in info-v2, next to the scripts)
+from gateway_document import import_problems
 
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:watch-info-dev"
 SPEC = yaml.safe_load((REPO / "info_openapi_v2.yaml").read_text(encoding="utf-8"))
@@ -180,15 +178,7 @@ def test_what_only_documents_is_dropped_from_a_spec_edit(tmp_path, change):
 @pytest.fixture(scope="module")
 def unreachable_aws(aws_env):
     """An environment whose AWS calls can only fail: any call made would end the run with
-    another message than the one under test. The scripts' virtualenv is made first, so that
-    its one-time install message is not part of what a test reads."""
-    subprocess.run(
-        ["bash", "-c", 'source info-v2/common.sh && ensure_venv "$TOOLS_VENV" "$1" "$PYTHON"']
-        + ["-", str(INFO_DIR / "requirements-local.txt")],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
+    another message than the one under test."""
     return {**aws_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
 
 
