@@ -234,14 +234,14 @@ def keyword_problems(node, where, parent_key=None):
         return
     if not isinstance(node, dict):
         return
+    names = parent_key in NAME_MAPPINGS
     for key, value in node.items():
-        if parent_key not in NAME_MAPPINGS:
-            if key in UNSUPPORTED_KEYWORDS:
-                yield f"{where}: '{key}' is not supported by API Gateway models"
-            if key == "format" and value in UNSUPPORTED_FORMATS:
-                yield f"{where}: format '{value}' is not supported by API Gateway models"
+        if not names and key in UNSUPPORTED_KEYWORDS:
+            yield f"{where}: '{key}' is not supported by API Gateway models"
+        if not names and key == "format" and value in UNSUPPORTED_FORMATS:
+            yield f"{where}: format '{value}' is not supported by API Gateway models"
         pointer = str(key).replace("~", "~0").replace("/", "~1")
-        yield from keyword_problems(value, f"{where}/{pointer}", key)
+        yield from keyword_problems(value, f"{where}/{pointer}", None if names else key)
 
 
 def import_problems(document):

@@ -142,14 +142,18 @@ def test_the_import_check_finds_each_rule(rendered, rule):
 
 
 def test_names_chosen_by_the_author_are_not_keywords(rendered):
-    """A property called `example` or `format` is data, not the keyword."""
+    """A property called `example` or `format` is data, not the keyword; a property called
+    `headers` is a schema like any other."""
     document = with_change(
         rendered,
         lambda d: schemas(d)["Watch"]["properties"].update(
-            example={"type": "string"}, format={"type": "string"}
+            example={"type": "string"}, format={"type": "string"}, headers={"type": "object"}
         ),
     )
     assert import_problems(document) == []
+    document["components"]["schemas"]["Watch"]["properties"]["headers"]["oneOf"] = []
+    (problem,) = import_problems(document)
+    assert problem.startswith("#/components/schemas/Watch/properties/headers: 'oneOf'")
 
 
 def spec_file(folder, name, change):
