@@ -10,7 +10,7 @@ pays it) and the median of the next 2,000 (warm requests). The runs alternate be
 two configurations; the figures are medians over the runs, and the ratios compare the hash
 with the plain comparison. No database call is made: only the check is measured.
 
-Usage: .venv/bin/python bench/bench_password.py [--runs 7]
+Usage: bench/run.sh bench_password [--runs 7]
 """
 
 import argparse

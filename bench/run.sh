@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: bench/run.sh NAME [ARGS...]
 #
-# Runs the benchmark bench/NAME.py (bench_loader, bench_lambda) with the tools virtualenv,
+# Runs the benchmark bench/NAME.py (bench_loader, bench_lambda, bench_password) with the tools virtualenv,
 # which it prepares on first use, and with info-v2/ and tools/ importable, as in the tests.
 # Example: bench/run.sh bench_lambda --cold-runs 7
 set -euo pipefail

@@ -94,7 +94,7 @@ put_gateway_responses() {
     local request
     say "setting the gateway's own error responses (problem+json, unknown route 404)"
     while read -r request; do
-        aws_or_die "cannot set a gateway response" aws apigateway put-gateway-response \
+        aws_call "set a gateway response" apigateway put-gateway-response \
             --rest-api-id "$1" --cli-input-json "$request" >/dev/null
     done < <("$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --gateway-responses)
 }
@@ -102,7 +102,7 @@ put_gateway_responses() {
 # throttle_stage API_ID: rate and burst limits on every method of the stage (*/*).
 throttle_stage() {
     say "throttling stage $STAGE: $THROTTLE_RATE_LIMIT requests/s, bursts of $THROTTLE_BURST_LIMIT"
-    aws_or_die "cannot set the throttling of stage $STAGE" aws apigateway update-stage \
+    aws_call "set the throttling of stage $STAGE" apigateway update-stage \
         --rest-api-id "$1" --stage-name "$STAGE" --patch-operations \
         "op=replace,path=/*/*/throttling/rateLimit,value=$THROTTLE_RATE_LIMIT" \
         "op=replace,path=/*/*/throttling/burstLimit,value=$THROTTLE_BURST_LIMIT" >/dev/null
@@ -138,7 +138,7 @@ grant_invoke() {
 main() {
     parse_args "$@"
     require_throttle_limits
-    ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-local.txt" "$PYTHON"
+    ensure_tools_venv
     gateway_document --check
     aws_preflight
     deployment_names

@@ -4,22 +4,23 @@ From an empty emulator, with tools/aws_emulator.py's IAM propagation fault on: t
 scripts run as a user runs them, create_lambdas.sh must get through the new role's refusal;
 then what they created is read back: no environment variable of the function holds the
 password, the gateway's own errors are problem+json (an unknown route 404), the stage is
-throttled on every method. With DynamoDB throttling on, the deployed package answers 503
-problem+json with Retry-After, never 500.
+throttled on every method. Through the local gateway, the deployed package checks the
+password against its hash, and with DynamoDB throttling on a client gets 503 problem+json
+with Retry-After, never 500.
 """
 
 import json
 
 import pytest
+import requests
 from aws_emulator import faults
-from conftest import HTTP_PASS, HTTP_USER, run_script
-from lambda_runner import LambdaRunner, basic_auth, emulator_env, proxy_event
+from conftest import HTTP_PASS, HTTP_USER, local_gateway, run_script
 from werkzeug.security import check_password_hash
 
 FUNCTION = "watch-info-dev"
 ROLE = "watch-info-dev-lambda"
 STAGE = "dev"
-AUTH = {"Authorization": basic_auth(HTTP_USER, HTTP_PASS)}
+AUTH = (HTTP_USER, HTTP_PASS)
 # Lambda refuses the new role this long; create_lambdas.sh waits ROLE_WAIT_SECONDS between
 # its (up to six) attempts, each of which takes Zappa a few seconds more.
 ROLE_PROPAGATION_SECONDS = 20
@@ -32,12 +33,12 @@ def deployment(aws_env, loaded_table, lambda_runtime_python):
     with faults.injected(role_propagation_seconds=ROLE_PROPAGATION_SECONDS):
         lambdas = run_script("create_lambdas.sh", env={**aws_env, "ROLE_WAIT_SECONDS": "4"})
     gateway = run_script("create_api_gateway.sh", env=aws_env)
-    api_id = gateway.stdout.strip().split("//")[1].split(".")[0]
-    return lambdas, api_id
+    endpoint = gateway.stdout.strip()  # https://<api id>.execute-api...
+    return lambdas, endpoint.split("//")[1].split(".")[0], endpoint.split("amazonaws.com")[1]
 
 
 def test_create_lambdas_retries_until_lambda_accepts_the_new_role(deployment, aws):
-    lambdas, _ = deployment
+    lambdas, _, _ = deployment
     assert "the new role is not usable by Lambda yet; retrying in 4s" in lambdas.stderr
     configuration = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
     assert configuration["Role"] == aws("iam").get_role(RoleName=ROLE)["Role"]["Arn"]
@@ -74,7 +75,7 @@ def render_template(template):
 
 
 def test_the_gateway_answers_its_own_errors_as_problem_json(deployment, aws):
-    _, api_id = deployment
+    _, api_id, _ = deployment
     items = aws("apigateway").get_gateway_responses(restApiId=api_id)["items"]
     responses = {item["responseType"]: item for item in items}
     assert {"DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN"} <= set(responses)
@@ -100,7 +101,7 @@ def method_settings(aws, api_id):
 
 
 def test_the_stage_is_throttled_on_every_method(deployment, aws, aws_env):
-    _, api_id = deployment
+    _, api_id, _ = deployment
     settings = method_settings(aws, api_id)["*/*"]
     assert settings["throttlingRateLimit"] == 50
     assert settings["throttlingBurstLimit"] == 100
@@ -111,41 +112,40 @@ def test_the_stage_is_throttled_on_every_method(deployment, aws, aws_env):
 
 
 @pytest.fixture(scope="module")
-def function(deployment, aws, aws_env, lambda_runtime_python):
-    env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
-    with LambdaRunner(aws("lambda"), FUNCTION, env, python=lambda_runtime_python) as runner:
-        yield runner
+def base_url(deployment, aws, aws_env, lambda_runtime_python):
+    """The deployment's base URL on the local gateway (tools/local_gateway.py)."""
+    _, api_id, base_path = deployment
+    with local_gateway(aws, aws_env, api_id, lambda_runtime_python) as (_, url):
+        yield url + base_path
 
 
-def test_the_deployed_function_checks_the_password_against_its_hash(function):
-    path = "/info/v2/watch/NO-SUCH-SKU"
+def test_the_deployed_function_checks_the_password_against_its_hash(base_url):
+    url = f"{base_url}/watch/NO-SUCH-SKU"
     for _ in range(2):  # the second request is served from the verified-password memory
-        assert function.invoke(proxy_event("GET", path, AUTH))["statusCode"] == 404
-    wrong = {"Authorization": basic_auth(HTTP_USER, HTTP_PASS + "x")}
-    assert function.invoke(proxy_event("GET", path, wrong))["statusCode"] == 401
-    other_user = {"Authorization": basic_auth(HTTP_USER + "x", HTTP_PASS)}
-    assert function.invoke(proxy_event("GET", path, other_user))["statusCode"] == 401
+        assert requests.get(url, auth=AUTH, timeout=60).status_code == 404
+    assert requests.get(url, auth=(HTTP_USER, HTTP_PASS + "x"), timeout=60).status_code == 401
+    assert requests.get(url, auth=(HTTP_USER + "x", HTTP_PASS), timeout=60).status_code == 401
 
 
 @pytest.mark.parametrize(
     "method, path, body",
     [
-        ("GET", "/info/v2/watch/CAL5185B", None),
-        ("POST", "/info/v2/watch", {**NEW_WATCH, "year": 2024}),
+        ("GET", "/watch/CAL5185B", None),
+        ("POST", "/watch", {**NEW_WATCH, "year": 2024}),
     ],
     ids=["GetItem", "PutItem"],
 )
 def test_dynamodb_throttling_reaches_the_client_as_503_with_retry_after(
-    function, method, path, body
+    base_url, method, path, body
 ):
     with faults.injected(throttled_dynamodb_operations={"GetItem", "PutItem"}):
-        response = function.invoke(proxy_event(method, path, AUTH, body))
-    headers = {name.lower(): value for name, value in response["headers"].items()}
-    assert response["statusCode"] == 503, response
-    assert headers["content-type"] == "application/problem+json"
-    assert int(headers["retry-after"]) > 0
-    problem = json.loads(response["body"])
+        response = requests.request(method, base_url + path, json=body, auth=AUTH, timeout=60)
+    assert response.status_code == 503, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert int(response.headers["Retry-After"]) > 0
+    problem = response.json()
     assert problem["status"] == 503
     assert "ProvisionedThroughputExceededException" in problem["detail"]
     # Once DynamoDB takes requests again, so does the function.
-    assert function.invoke(proxy_event(method, path, AUTH, body))["statusCode"] == 200
+    response = requests.request(method, base_url + path, json=body, auth=AUTH, timeout=60)
+    assert response.status_code == 200

@@ -27,7 +27,6 @@ STAGE = "dev"
 FUNCTION = "watch-info-dev"
 ROLE = "watch-info-dev-lambda"
 ACCOUNT = "123456789012"
-MISSING_ROUTE = {"message": "Missing Authentication Token"}
 
 
 def rest_apis(aws):
@@ -216,13 +215,19 @@ def test_the_401_challenge_arrives_remapped_as_api_gateway_sends_it(gateway):
     assert "WWW-Authenticate" not in response.headers
 
 
-def test_routes_the_api_does_not_define_never_reach_the_function(gateway):
+def test_routes_the_api_does_not_define_are_404_problem_json_and_never_reach_the_function(
+    gateway,
+):
+    """create_api_gateway.sh's gateway responses: API Gateway's own answer to an unknown
+    route is 404 problem+json instead of 403 "Missing Authentication Token"."""
     gateway, base_url = gateway
     calls = len(gateway.invocations)
     send = smoke_test.http_sender(base_url)
     for method, path in [("GET", "/nothing"), ("DELETE", "/watch/CAL5185B"), ("GET", "/watch")]:
-        status, _, body = send(method, path, {"Authorization": "Basic eDp5"}, None)
-        assert (status, json.loads(body)) == (403, MISSING_ROUTE)
+        status, headers, body = send(method, path, {"Authorization": "Basic eDp5"}, None)
+        assert (status, headers["Content-Type"]) == (404, "application/problem+json")
+        problem = json.loads(body)
+        assert (problem["status"], problem["title"]) == (404, "Not Found")
     assert len(gateway.invocations) == calls
 
 
