@@ -22,6 +22,7 @@ from a2wsgi import ASGIMiddleware
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from connexion.problem import problem
+from request_log import RequestLog
 from werkzeug.security import check_password_hash
 
 SPEC = Path(__file__).resolve().parent / "info_openapi_v2.yaml"
@@ -147,6 +148,7 @@ def database_unavailable(request, error):
 
 app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent)
 app.add_api(SPEC.name)
+app.add_middleware(RequestLog, position=RequestLog.position)
 app.add_url_rule("/", "health", health)
 app.add_error_handler(401, unauthorized)
 app.add_error_handler(BotoCoreError, database_unavailable)
