@@ -53,6 +53,9 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        # Connexion's routing notes the operation in scope["extensions"] of a copy of the
+        # scope: only an extensions dict that exists before the copy is shared with ours.
+        extensions = scope.setdefault("extensions", {})
         status = 500  # what the server's last-resort handler answers if nothing was sent
 
         async def send_and_note_status(message):
@@ -64,7 +67,7 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            routing = scope.get("extensions", {}).get("connexion_routing", {})
+            routing = extensions.get("connexion_routing", {})
             operation = routing.get("operation_id")
             line = {
                 "request_id": api_gateway_request_id(scope) or uuid.uuid4().hex,
