@@ -9,8 +9,9 @@ to try the deploy scripts without an AWS account:
     info-v2/initialize_dynamodb.sh && info-v2/create_lambdas.sh && ...
 
 It fills two gaps of moto 5.2.5: ListFunctionUrlConfigs, which `zappa update` calls, and the
-download of a function's package from get-function's Code.Location. moto cannot run Lambda
-code (that needs Docker); tools/local_gateway.py runs the stored package instead.
+download of a function's package from get-function's Code.Location (rollback.sh reads
+old versions there too). moto cannot run Lambda code (that needs Docker);
+tools/local_gateway.py runs the stored package instead.
 
 moto is more lenient than AWS. `faults` (off by default) adds, on request, faults AWS has:
 - role propagation: for some seconds after CreateRole, Lambda's CreateFunction refuses the
@@ -80,7 +81,9 @@ def store_function_code_in_s3():
 
     moto names the location https://awslambda-<region>-tasks.s3.<region>.amazonaws.com/<key>
     but keeps the package in memory only; this stores each uploaded package under that
-    bucket and key of the emulator's S3, where lambda_runtime.function_code reads it.
+    bucket and key of the emulator's S3, where lambda_runtime.function_code and rollback.sh
+    read it. moto's published versions share their code settings with $LATEST, so an update
+    would point every version at the newest package: each upload gets settings of its own.
     """
     from moto.awslambda.models import LambdaFunction
     from moto.s3.models import s3_backends
@@ -88,6 +91,8 @@ def store_function_code_in_s3():
     set_function_code = LambdaFunction._set_function_code
 
     def set_and_store_function_code(self, updated_spec):
+        if updated_spec is not self.code:  # an update, not the creation
+            self.code = dict(self.code)
         set_function_code(self, updated_spec)
         if "ZipFile" in updated_spec:
             s3 = s3_backends[self.account_id][self.partition]
