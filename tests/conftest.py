@@ -154,15 +154,16 @@ def loaded_table(aws_env):
 
 
 @contextmanager
-def serve(env):
-    """server.py under uvicorn on a free loopback port; yields its base URL."""
+def serve(env, log=subprocess.DEVNULL):
+    """server.py under uvicorn on a free loopback port; yields its base URL. Its output (the
+    request log lines among it) goes to LOG, an open file."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=INFO_DIR,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -178,6 +179,14 @@ def local_service(aws_env, loaded_table):
     """The app against the emulator's table filled from watches.json."""
     with serve(aws_env) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def logged_service(aws_env, loaded_table, tmp_path_factory):
+    """local_service with its output kept: yields (base URL, path of the log file)."""
+    log_path = tmp_path_factory.mktemp("service") / "server.log"
+    with open(log_path, "wb") as log, serve(aws_env, log) as base:
+        yield base, log_path
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Usage: info-v2/logs.sh [--since DURATION] [--follow] [--help]
+#
+# Prints the logs of the service's Lambda function (log group /aws/lambda/<function>), one
+# event per line with its UTC time, oldest first. The app writes one JSON line per request
+# (request_id, method, path, operation, status, duration_ms), e.g.
+#     2026-11-29 17:20:01.123  {"request_id": "c0ffee…", "method": "GET", ..., "status": 200}
+#
+# Options: --since DURATION  how far back to start: a number and s, m, h or d (default 10m)
+#          --follow          keep printing new events as they arrive, until Ctrl-C
+# Environment: STAGE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh);
+#              LOGS_POLL_SECONDS (2): the pause between two reads with --follow.
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
+
+SINCE="10m"
+FOLLOW=false
+POLL_SECONDS="${LOGS_POLL_SECONDS:-2}"
+
+parse_args() {
+    while (($# > 0)); do
+        case "$1" in
+        --since)
+            [[ $# -ge 2 ]] || die "--since needs a duration such as 10m"
+            SINCE="$2"
+            shift
+            ;;
+        --follow) FOLLOW=true ;;
+        *) die "unknown argument '$1'; see --help" ;;
+        esac
+        shift
+    done
+}
+
+# seconds DURATION: 90s, 10m, 2h or 1d in seconds.
+seconds() {
+    local number="${1%[smhd]}" unit="${1: -1}"
+    [[ "$number" =~ ^[0-9]+$ && "$unit" =~ ^[smhd]$ ]] ||
+        die "--since takes a number and s, m, h or d (e.g. 10m, 2h), not '$1'"
+    case "$unit" in
+    s) echo "$number" ;;
+    m) echo $((number * 60)) ;;
+    h) echo $((number * 3600)) ;;
+    d) echo $((number * 86400)) ;;
+    esac
+}
+
+# print_events SEEN_FILE: the events of a filter-log-events answer (JSON on stdin) that are not
+# in SEEN_FILE, one line each; their ids are added to SEEN_FILE. A late event (CloudWatch
+# Logs may store one after a later one) is printed when it arrives, never twice.
+print_events() {
+    "$TOOLS_VENV/bin/python" -c '
+import json, sys, time
+seen_file = sys.argv[1]
+with open(seen_file) as seen_ids:
+    seen = set(seen_ids.read().split())
+events = sorted(json.load(sys.stdin).get("events", []), key=lambda event: event["timestamp"])
+with open(seen_file, "a") as seen_ids:
+    for event in events:
+        if event["eventId"] in seen:
+            continue
+        seen_ids.write(event["eventId"] + "\n")
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event["timestamp"] / 1000))
+        millis = event["timestamp"] % 1000
+        message = event["message"].rstrip()
+        print(f"{stamp}.{millis:03d}  {message}", flush=True)
+' "$1"
+}
+
+# read_events START_MS: the function's events since START_MS as filter-log-events JSON.
+read_events() {
+    local output
+    if ! output="$(aws logs filter-log-events --log-group-name "$LOG_GROUP" \
+        --start-time "$1" --output json 2>&1)"; then
+        if [[ "$output" == *ResourceNotFoundException* ]]; then
+            die "no logs yet: log group $LOG_GROUP does not exist in $AWS_REGION (Lambda creates it on the function's first run; is the function deployed? see status.sh)"
+        fi
+        die "cannot read log group $LOG_GROUP: $(last_line "$output")"
+    fi
+    printf '%s\n' "$output"
+}
+
+main() {
+    parse_args "$@"
+    local since start from events
+    since="$(seconds "$SINCE")"
+    start=$((($(date +%s) - since) * 1000))
+    aws_preflight
+    LOG_GROUP="/aws/lambda/$(function_name)"
+    SEEN_FILE="$(mktemp)" # the ids of the events already printed
+    trap 'rm -f "$SEEN_FILE"' EXIT
+    events="$(read_events "$start")"
+    print_events "$SEEN_FILE" <<<"$events"
+    while "$FOLLOW"; do
+        sleep "$POLL_SECONDS"
+        # Five minutes back, for events stored late; the ids already printed are skipped.
+        from=$((($(date +%s) - 300) * 1000))
+        events="$(read_events "$((from > start ? from : start))")"
+        print_events "$SEEN_FILE" <<<"$events"
+    done
+}
+
+main "$@"

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Usage: info-v2/rollback.sh [--steps N] [--help]
+#
+# Puts the previous code of the service's Lambda function back, then suggests the smoke test.
+# Every deployment publishes a numbered version of the function (Zappa keeps the last
+# num_retained_versions of zappa_settings.json); this script walks them from the newest,
+# takes the N-th code that differs from the running one (default: the one before it),
+# downloads it, checks its hash and uploads it as the function's code (a new version, so a
+# second rollback goes back to the code this one replaced). The environment and the rest of
+# the configuration are left as they are; the REST API needs no change.
+#
+# Options: --steps N  go back N different codes (default 1)
+# Environment: STAGE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh).
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
+
+STEPS=1
+
+parse_args() {
+    while (($# > 0)); do
+        case "$1" in
+        --steps)
+            [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || die "--steps needs a whole number of at least 1"
+            STEPS="$2"
+            shift
+            ;;
+        *) die "unknown argument '$1'; see --help" ;;
+        esac
+        shift
+    done
+}
+
+# aws_text WHAT ARGS...: `aws ARGS` as text; on failure one line: "cannot WHAT: <the CLI's>".
+aws_text() {
+    local what="$1" output
+    shift
+    output="$(aws "$@" --output text 2>&1)" || die "cannot $what: $(last_line "$output")"
+    printf '%s\n' "$output"
+}
+
+# target_version CURRENT_SHA: "<version> <sha>" of the STEPS-th distinct earlier code.
+target_version() {
+    local versions
+    # shellcheck disable=SC2016  # `$LATEST` is a JMESPath literal, not a shell variable
+    versions="$(aws_text "list the versions of $FUNCTION" lambda list-versions-by-function \
+        --function-name "$FUNCTION" --query 'Versions[?Version!=`$LATEST`].[Version, CodeSha256]')" ||
+        exit 1
+    sort -k1,1nr <<<"$versions" | awk -v current="$1" -v steps="$STEPS" '
+        NF == 2 && $2 != current && !($2 in seen) { seen[$2]; if (++found == steps) { print; exit } }'
+}
+
+# download_code LOCATION FILE: get-function's Code.Location is a presigned S3 URL on AWS; an
+# endpoint (AWS_ENDPOINT_URL) serves S3 as well, so there the same bucket and key are read.
+download_code() {
+    local location="$1" file="$2" bucket key output
+    if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
+        bucket="${location#https://}"
+        bucket="${bucket%%.*}"
+        key="${location#https://*/}"
+        output="$(aws s3 cp --quiet "s3://$bucket/${key%%\?*}" "$file" 2>&1)" ||
+            die "cannot download the code from $AWS_ENDPOINT_URL: $(last_line "$output")"
+    else
+        require_command curl "Install curl: it downloads the earlier code from S3."
+        curl --fail --silent --show-error --output "$file" "$location" 2>"$file.err" ||
+            die "cannot download the earlier code: $(last_line "$(cat "$file.err")")"
+    fi
+}
+
+# code_sha256 FILE: Lambda's CodeSha256 of a zip (base64 of its SHA-256 digest).
+code_sha256() {
+    "$TOOLS_VENV/bin/python" -c '
+import base64, hashlib, sys
+print(base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb").read()).digest()).decode())
+' "$1"
+}
+
+main() {
+    parse_args "$@"
+    aws_preflight
+    FUNCTION="$(function_name)"
+    local current target version sha location new_version
+    current="$(aws_text "read Lambda function $FUNCTION (run create_lambdas.sh first?)" \
+        lambda get-function-configuration --function-name "$FUNCTION" --query CodeSha256)"
+    target="$(target_version "$current")"
+    [[ -n "$target" ]] ||
+        die "$FUNCTION has no earlier code $STEPS step(s) back among its published versions (see 'aws lambda list-versions-by-function --function-name $FUNCTION')"
+    read -r version sha <<<"$target"
+
+    WORK_DIR="$(mktemp -d)"
+    trap 'rm -rf "$WORK_DIR"' EXIT
+    say "downloading the code of version $version ($sha)"
+    location="$(aws_text "read version $version of $FUNCTION" lambda get-function \
+        --function-name "$FUNCTION" --qualifier "$version" --query Code.Location)"
+    download_code "$location" "$WORK_DIR/code.zip"
+    [[ "$(code_sha256 "$WORK_DIR/code.zip")" == "$sha" ]] ||
+        die "the downloaded code of version $version does not match its CodeSha256 $sha"
+
+    say "uploading it as the code of $FUNCTION (was $current)"
+    new_version="$(aws_text "update the code of $FUNCTION" lambda update-function-code \
+        --function-name "$FUNCTION" --zip-file "fileb://$WORK_DIR/code.zip" --publish --query Version)"
+    aws lambda wait function-updated --function-name "$FUNCTION" ||
+        die "function '$FUNCTION' did not finish its update"
+    printf 'rolled back %s to the code of version %s: CodeSha256 %s (now version %s)\n' \
+        "$FUNCTION" "$version" "$sha" "$new_version"
+    say "check it, with HTTP_USER and HTTP_PASS set: python3 $INFO_DIR/smoke_test.py --url \"\$(cat $BUILD_DIR/endpoint-$STAGE.txt)\""
+}
+
+main "$@"

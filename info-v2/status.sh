@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Usage: info-v2/status.sh [--help]
+#
+# One screen of what is deployed for the stage $STAGE in $AWS_REGION:
+#   function     runtime, memory, code hash (CodeSha256), last update
+#   table        status, approximate item count (DynamoDB refreshes it about every 6 hours)
+#   REST API     id; stage (deployment, last update); public URL; custom domain, if any
+# Exits 1 with one line naming the missing parts (after printing the parts that are there)
+# when the function, the table, the REST API or its stage does not exist.
+#
+# Environment: STAGE, DYNAMODB_TABLE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (common.sh).
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
+
+MISSING=()
+
+# find_text WHAT ARGS...: `aws ARGS` as text into FOUND ("None" becomes empty); status 1 when
+# the thing does not exist; any other failure stops the script with one line. Call it
+# directly, not in $(...), so that the stop stops the script.
+find_text() {
+    local what="$1"
+    shift
+    if FOUND="$(aws "$@" --output text 2>&1)"; then
+        [[ "$FOUND" != "None" ]] || FOUND=""
+        return 0
+    fi
+    grep -qE 'NotFound|does not exist|cannot be found' <<<"$FOUND" && return 1
+    die "cannot read $what: $(last_line "$FOUND")"
+}
+
+# row LABEL TEXT: one aligned line of the screen.
+row() {
+    printf '%-14s %s\n' "$1" "$2"
+}
+
+# missing LABEL WHAT HINT: a missing part, on the screen and in the final error line.
+missing() {
+    row "$1" "missing: $2 (run $3)"
+    MISSING+=("$2")
+}
+
+show_function() {
+    local runtime memory sha modified
+    if find_text "Lambda function $FUNCTION" lambda get-function-configuration \
+        --function-name "$FUNCTION" --query '[Runtime, MemorySize, CodeSha256, LastModified]'; then
+        read -r runtime memory sha modified <<<"$FOUND"
+        row function "$FUNCTION: $runtime, $memory MB, code $sha, updated $modified"
+    else
+        missing function "Lambda function $FUNCTION" create_lambdas.sh
+    fi
+}
+
+show_table() {
+    local status count
+    if find_text "DynamoDB table $DYNAMODB_TABLE" dynamodb describe-table \
+        --table-name "$DYNAMODB_TABLE" --query 'Table.[TableStatus, ItemCount]'; then
+        read -r status count <<<"$FOUND"
+        row table "$DYNAMODB_TABLE: $status, about $count items"
+    else
+        missing table "DynamoDB table $DYNAMODB_TABLE" initialize_dynamodb.sh
+    fi
+}
+
+# show_api: the REST API, its stage, the public URL and the custom domains mapped to it.
+show_api() {
+    local api_id deployment updated base_path domain="amazonaws.com"
+    find_text "REST APIs" apigateway get-rest-apis --query "items[?name=='$FUNCTION'].id"
+    api_id="$FOUND"
+    if [[ -z "$api_id" ]]; then
+        missing "REST API" "REST API $FUNCTION" create_api_gateway.sh
+        return
+    fi
+    row "REST API" "$api_id ($FUNCTION)"
+    if ! find_text "stage $STAGE" apigateway get-stage --rest-api-id "$api_id" \
+        --stage-name "$STAGE" --query '[deploymentId, lastUpdatedDate]'; then
+        missing stage "stage $STAGE of REST API $api_id" create_api_gateway.sh
+        return
+    fi
+    read -r deployment updated <<<"$FOUND"
+    row stage "$STAGE: deployment $deployment, updated $updated"
+    base_path="$("$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --spec "$SPEC_FILE" --base-path)" ||
+        exit 1
+    [[ "$AWS_REGION" == cn-* ]] && domain="amazonaws.com.cn"
+    row "public URL" "https://$api_id.execute-api.$AWS_REGION.$domain/$STAGE$base_path"
+    custom_domains "$api_id"
+}
+
+# custom_domains API_ID: https://<domain>/<base path> of each mapping to our stage, or "none".
+custom_domains() {
+    local api_id="$1" names name paths path urls=()
+    find_text "custom domain names" apigateway get-domain-names --query 'items[].domainName'
+    read -r -a names <<<"$FOUND"
+    for name in "${names[@]}"; do
+        find_text "base path mappings of $name" apigateway get-base-path-mappings \
+            --domain-name "$name" --query "items[?restApiId=='$api_id' && stage=='$STAGE'].basePath"
+        read -r -a paths <<<"$FOUND"
+        for path in "${paths[@]}"; do
+            [[ "$path" == "(none)" ]] && path=""
+            urls+=("https://$name/$path")
+        done
+    done
+    row "custom domain" "${urls[*]:-none}"
+}
+
+main() {
+    [[ $# -eq 0 ]] || die "unknown argument '$1'; see --help"
+    aws_preflight
+    FUNCTION="$(function_name)"
+    row deployment "stage $STAGE in $AWS_REGION${AWS_ENDPOINT_URL:+ (endpoint $AWS_ENDPOINT_URL)}"
+    show_function
+    show_table
+    show_api
+    if ((${#MISSING[@]} > 0)); then
+        die "not deployed: $(printf '%s, ' "${MISSING[@]}" | sed 's/, $//')"
+    fi
+}
+
+main "$@"

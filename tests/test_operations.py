@@ -1,0 +1,255 @@
+"""Day-two operations on the emulator: status.sh, logs.sh, rollback.sh, and the request log.
+
+The request log is read twice: from the app served locally over HTTP, and from the Lambda
+package the emulator holds (run by tests/lambda_runner.py) with API Gateway's proxy events;
+the Lambda lines are then put into the function's log group, where logs.sh reads them back.
+The tests run in file order: status before and after the deployment, logs, then rollback.
+"""
+
+import io
+import json
+import select
+import subprocess
+import time
+import uuid
+import zipfile
+
+import pytest
+import requests
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, run_script
+from lambda_runner import LambdaRunner, basic_auth, emulator_code, emulator_env, proxy_event
+from test_lambda import code_sha, one_line_error
+
+FUNCTION = "watch-info-dev"
+ACCOUNT = "123456789012"
+LOG_GROUP = f"/aws/lambda/{FUNCTION}"
+STREAM = "2026/11/29/[$LATEST]0123456789abcdef"
+AUTH = {"Authorization": basic_auth(HTTP_USER, HTTP_PASS)}
+LINE_KEYS = {"request_id", "method", "path", "operation", "status", "duration_ms"}
+
+
+def new_watch():
+    """A watch nobody stored yet, with a value that must never reach a log."""
+    secret_color = f"colour-{uuid.uuid4().hex}"
+    sku = f"OPS-{uuid.uuid4().hex[:8]}"
+    watch = {"sku": sku, "type": "watch", "status": "current", "gender": "man", "year": 2020}
+    return {**watch, "dial_color": secret_color}
+
+
+def request_lines(text):
+    """The request log lines in a process's output, as dicts."""
+    lines = []
+    for line in text.splitlines():
+        start = line.find('{"request_id"')
+        if start >= 0:
+            lines.append(json.loads(line[start:]))
+    return lines
+
+
+@pytest.mark.parametrize("script", ["status.sh", "logs.sh", "rollback.sh"])
+def test_each_script_answers_help_with_its_usage(script, aws_env):
+    result = run_script(script, "--help", env=aws_env)
+    assert result.stdout.startswith(f"Usage: info-v2/{script}")
+
+
+def test_request_log_has_one_line_per_request_over_http(logged_service):
+    base, log_path = logged_service
+    watch = new_watch()
+    assert requests.post(f"{base}/info/v2/watch", json=watch, auth=(HTTP_USER, HTTP_PASS)).ok
+    got = requests.get(f"{base}/info/v2/watch/{watch['sku']}", auth=(HTTP_USER, HTTP_PASS))
+    assert got.json() == watch
+    assert requests.get(f"{base}/info/v2/watch/{watch['sku']}").status_code == 401
+    time.sleep(0.5)  # the server writes a line once it has answered, in no particular order
+
+    text = log_path.read_text()
+    gets = {line["status"]: line for line in request_lines(text) if line["method"] == "GET"}
+    (post,) = [line for line in request_lines(text) if line["method"] == "POST"]
+    get_ok, get_refused = gets[200], gets[401]
+    assert get_ok["path"] == get_refused["path"] == f"/info/v2/watch/{watch['sku']}"
+    assert (post["operation"], post["status"], post["path"]) == ("add_watch", 200, "/info/v2/watch")
+    assert (get_ok["method"], get_ok["operation"], get_ok["status"]) == ("GET", "get_watch", 200)
+    assert get_refused["status"] == 401
+    for line in (post, get_ok, get_refused):
+        assert set(line) == LINE_KEYS
+        assert line["duration_ms"] >= 0
+    assert len({post["request_id"], get_ok["request_id"], get_refused["request_id"]}) == 3
+    assert watch["dial_color"] not in text and HTTP_PASS not in text
+    assert AUTH["Authorization"].split()[1] not in text
+
+
+def test_status_names_what_is_missing_in_one_line(aws_env, loaded_table):
+    result = run_script("status.sh", env=aws_env, check=False)
+    error = one_line_error(result, "status.sh")
+    assert error.endswith(f"not deployed: Lambda function {FUNCTION}, REST API {FUNCTION}")
+    assert "table          project1: ACTIVE" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def deployed(aws_env, loaded_table, lambda_runtime_python):
+    """create_lambdas.sh and create_api_gateway.sh, as the README says; the printed URL."""
+    run_script("create_lambdas.sh", env=aws_env)
+    return run_script("create_api_gateway.sh", env=aws_env).stdout.strip()
+
+
+def test_status_shows_the_deployment_on_one_screen(deployed, aws, aws_env):
+    configuration = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
+    (api,) = aws("apigateway").get_rest_apis()["items"]
+    result = run_script("status.sh", env=aws_env)
+    rows = {line[:14].strip(): line[15:] for line in result.stdout.splitlines()}
+    assert rows["function"] == (
+        f"{FUNCTION}: python3.11, 512 MB, code {configuration['CodeSha256']}, "
+        f"updated {configuration['LastModified']}"
+    )
+    assert rows["table"].startswith("project1: ACTIVE, about ")
+    assert rows["REST API"] == f"{api['id']} ({FUNCTION})"
+    assert rows["stage"].startswith("dev: deployment ")
+    assert rows["public URL"] == deployed
+    assert rows["custom domain"] == "none"
+    assert result.stderr == ""
+
+    # API Gateway V1 (and moto) map one-level base paths only; info/v2 needs V2's API mappings,
+    # which moto 5.2.5 cannot point at a REST API.
+    apigateway = aws("apigateway")
+    apigateway.create_domain_name(domainName="api.example.test", regionalCertificateArn="arn:x")
+    apigateway.create_base_path_mapping(
+        domainName="api.example.test", restApiId=api["id"], stage="dev", basePath="watches"
+    )
+    result = run_script("status.sh", env=aws_env)
+    assert "custom domain  https://api.example.test/watches\n" in result.stdout
+
+
+def test_logs_without_a_log_group_says_so_in_one_line(deployed, aws_env):
+    result = run_script("logs.sh", env=aws_env, check=False)
+    assert f"no logs yet: log group {LOG_GROUP} does not exist" in one_line_error(result, "logs.sh")
+
+
+@pytest.fixture(scope="module")
+def lambda_log(deployed, aws, aws_env):
+    """A GET and a POST through the deployed package; (their events, the function's output)."""
+    watch = new_watch()
+    post = proxy_event("POST", "/info/v2/watch", AUTH, watch, resource="/info/v2/watch")
+    get = proxy_event(
+        "GET",
+        f"/info/v2/watch/{watch['sku']}",
+        AUTH,
+        resource="/info/v2/watch/{sku}",
+        path_parameters={"sku": watch["sku"]},
+    )
+    env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
+    with LambdaRunner(aws("lambda"), FUNCTION, env) as function:
+        assert function.invoke(post)["statusCode"] == 200
+        assert json.loads(function.invoke(get)["body"]) == watch
+        output = function._worker.log_path.read_text()
+    return post, get, watch, output
+
+
+def test_request_log_lines_from_the_lambda_package_carry_api_gateways_request_id(lambda_log):
+    post, get, watch, output = lambda_log
+    by_id = {line["request_id"]: line for line in request_lines(output)}
+    post_line = by_id[post["requestContext"]["requestId"]]
+    get_line = by_id[get["requestContext"]["requestId"]]
+    assert (post_line["method"], post_line["operation"], post_line["status"]) == (
+        "POST",
+        "add_watch",
+        200,
+    )
+    assert (get_line["method"], get_line["operation"], get_line["status"]) == (
+        "GET",
+        "get_watch",
+        200,
+    )
+    assert set(get_line) == set(post_line) == LINE_KEYS
+    assert watch["dial_color"] not in output and HTTP_PASS not in output
+    assert AUTH["Authorization"].split()[1] not in output
+
+
+def test_logs_shows_the_request_lines_of_the_function(lambda_log, aws, aws_env):
+    post, get, _, output = lambda_log
+    logs = aws("logs")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=STREAM)
+    now = int(time.time() * 1000)
+    events = [
+        {"timestamp": now - 1000 + index, "message": line}
+        for index, line in enumerate(output.splitlines())
+        if line.strip()
+    ]
+    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=STREAM, logEvents=events)
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName=STREAM,
+        logEvents=[{"timestamp": now - 3 * 3600 * 1000, "message": "an old line"}],
+    )
+
+    result = run_script("logs.sh", "--since", "1h", env=aws_env)
+    printed = result.stdout.splitlines()
+    assert len(printed) == len(events)
+    shown = {line["request_id"] for line in request_lines(result.stdout)}
+    assert {post["requestContext"]["requestId"], get["requestContext"]["requestId"]} <= shown
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime((now - 1000) / 1000))
+    assert printed[0].startswith(stamp)
+    assert "an old line" in run_script("logs.sh", "--since", "4h", env=aws_env).stdout
+
+
+def test_rollback_restores_the_code_before_the_last_update(deployed, aws, aws_env):
+    run_script("update_lambdas.sh", env=aws_env)
+    before = code_sha(aws)
+    # A second update with other code: the same package plus one file.
+    package = io.BytesIO(emulator_code(FUNCTION, ACCOUNT, REGION))
+    with zipfile.ZipFile(package, "a") as archive:
+        archive.writestr("release-note.txt", f"hotfix {uuid.uuid4()}")
+    lambda_client = aws("lambda")
+    lambda_client.update_function_code(
+        FunctionName=FUNCTION, ZipFile=package.getvalue(), Publish=True
+    )
+    broken = code_sha(aws)
+    assert broken != before
+
+    result = run_script("rollback.sh", env=aws_env)
+    assert code_sha(aws) == before
+    assert f"CodeSha256 {before}" in result.stdout
+    assert "smoke_test.py --url" in result.stderr
+    env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
+    with LambdaRunner(lambda_client, FUNCTION, env) as function:
+        assert function.code_sha256 == before
+        event = proxy_event("GET", "/info/v2/watch/CAL5185B", AUTH, resource="/info/v2/watch/{sku}")
+        event["pathParameters"] = {"sku": "CAL5185B"}
+        assert function.invoke(event)["statusCode"] == 200
+
+    run_script("rollback.sh", env=aws_env)  # a rollback of the rollback
+    assert code_sha(aws) == broken
+
+
+def test_rollback_further_than_the_kept_versions_changes_nothing(deployed, aws, aws_env):
+    current = code_sha(aws)
+    result = run_script("rollback.sh", "--steps", "50", env=aws_env, check=False)
+    assert "no earlier code 50 step(s) back" in one_line_error(result, "rollback.sh")
+    assert code_sha(aws) == current
+
+
+def test_logs_follow_prints_new_events_as_they_arrive(lambda_log, aws, aws_env):
+    process = subprocess.Popen(
+        ["bash", str(INFO_DIR / "logs.sh"), "--follow", "--since", "1m"],
+        env={**aws_env, "LOGS_POLL_SECONDS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        marker = f"arrived later {uuid.uuid4()}"
+        aws("logs").put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName=STREAM,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": marker}],
+        )
+        deadline = time.monotonic() + 60
+        seen = []
+        while time.monotonic() < deadline and not any(marker in line for line in seen):
+            ready, _, _ = select.select([process.stdout], [], [], 1)
+            if ready:
+                seen.append(process.stdout.readline())
+        assert [line for line in seen if marker in line], seen
+        assert process.poll() is None  # still following
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
