@@ -7,19 +7,24 @@
     deploy_helpers.py function-configuration FUNCTION ROLE_ARN CURRENT_VARIABLES_FILE
     deploy_helpers.py import-result < RESPONSE
     deploy_helpers.py invoke-source-arn STATEMENT_ID < POLICY
+    deploy_helpers.py log-events SEEN_FILE < FILTER_LOG_EVENTS_RESPONSE
+    deploy_helpers.py code-sha256 PACKAGE
 
 A failure ends with one line on stderr and a non-zero status. Only the standard library is
 imported at the top: add-bytecode runs under the packaging virtualenv's Python.
 """
 
 import argparse
+import base64
 import compileall
+import hashlib
 import json
 import os
 import py_compile
 import string
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -115,6 +120,28 @@ def invoke_source_arn(statement_id):
             print(statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "-"))
 
 
+def log_events(seen_file):
+    """The events of a filter-log-events answer not listed in SEEN_FILE, one line each with
+    its UTC time, oldest first; their ids are added to SEEN_FILE. An event that CloudWatch
+    Logs stored late is printed when it arrives, and no event twice."""
+    seen = set(Path(seen_file).read_text(encoding="utf-8").split())
+    events = sorted(json.load(sys.stdin).get("events", []), key=lambda event: event["timestamp"])
+    with open(seen_file, "a", encoding="utf-8") as seen_ids:
+        for event in events:
+            if event["eventId"] in seen:
+                continue
+            seen_ids.write(event["eventId"] + "\n")
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event["timestamp"] / 1000))
+            message = event["message"].rstrip()
+            print(f"{stamp}.{event['timestamp'] % 1000:03d}  {message}", flush=True)
+
+
+def code_sha256(package_path):
+    """Lambda's CodeSha256 of a package: base64 of the SHA-256 digest of the zip."""
+    digest = hashlib.sha256(Path(package_path).read_bytes()).digest()
+    print(base64.b64encode(digest).decode())
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +161,8 @@ COMMANDS = [
     ("function-configuration", function_configuration, ["function", "role_arn", "current_file"]),
     ("import-result", import_result, []),
     ("invoke-source-arn", invoke_source_arn, ["statement_id"]),
+    ("log-events", log_events, ["seen_file"]),
+    ("code-sha256", code_sha256, ["package_path"]),
 ]
 
 

@@ -47,58 +47,32 @@ seconds() {
     esac
 }
 
-# print_events SEEN_FILE: the events of a filter-log-events answer (JSON on stdin) that are not
-# in SEEN_FILE, one line each; their ids are added to SEEN_FILE. A late event (CloudWatch
-# Logs may store one after a later one) is printed when it arrives, never twice.
-print_events() {
-    "$TOOLS_VENV/bin/python" -c '
-import json, sys, time
-seen_file = sys.argv[1]
-with open(seen_file) as seen_ids:
-    seen = set(seen_ids.read().split())
-events = sorted(json.load(sys.stdin).get("events", []), key=lambda event: event["timestamp"])
-with open(seen_file, "a") as seen_ids:
-    for event in events:
-        if event["eventId"] in seen:
-            continue
-        seen_ids.write(event["eventId"] + "\n")
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event["timestamp"] / 1000))
-        millis = event["timestamp"] % 1000
-        message = event["message"].rstrip()
-        print(f"{stamp}.{millis:03d}  {message}", flush=True)
-' "$1"
-}
-
-# read_events START_MS: the function's events since START_MS as filter-log-events JSON.
+# read_events START_MS: the function's events since START_MS (filter-log-events JSON) into
+# AWS_FOUND. Call it directly, not in $(...).
 read_events() {
-    local output
-    if ! output="$(aws logs filter-log-events --log-group-name "$LOG_GROUP" \
-        --start-time "$1" --output json 2>&1)"; then
-        if [[ "$output" == *ResourceNotFoundException* ]]; then
-            die "no logs yet: log group $LOG_GROUP does not exist in $AWS_REGION (Lambda creates it on the function's first run; is the function deployed? see status.sh)"
-        fi
-        die "cannot read log group $LOG_GROUP: $(last_line "$output")"
-    fi
-    printf '%s\n' "$output"
+    aws_find "read log group $LOG_GROUP" logs filter-log-events --log-group-name "$LOG_GROUP" \
+        --start-time "$1" --output json ||
+        die "no logs yet: log group $LOG_GROUP does not exist in $AWS_REGION (Lambda creates it on the function's first run; is the function deployed? see status.sh)"
 }
 
 main() {
     parse_args "$@"
-    local since start from events
+    local since start from
     since="$(seconds "$SINCE")"
     start=$((($(date +%s) - since) * 1000))
     aws_preflight
-    LOG_GROUP="/aws/lambda/$(function_name)"
+    deployment_names
+    LOG_GROUP="/aws/lambda/$FUNCTION"
     SEEN_FILE="$(mktemp)" # the ids of the events already printed
     trap 'rm -f "$SEEN_FILE"' EXIT
-    events="$(read_events "$start")"
-    print_events "$SEEN_FILE" <<<"$events"
+    read_events "$start"
+    deploy_helper log-events "$SEEN_FILE" <<<"$AWS_FOUND"
     while "$FOLLOW"; do
         sleep "$POLL_SECONDS"
         # Five minutes back, for events stored late; the ids already printed are skipped.
         from=$((($(date +%s) - 300) * 1000))
-        events="$(read_events "$((from > start ? from : start))")"
-        print_events "$SEEN_FILE" <<<"$events"
+        read_events "$((from > start ? from : start))"
+        deploy_helper log-events "$SEEN_FILE" <<<"$AWS_FOUND"
     done
 }
 

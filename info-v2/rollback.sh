@@ -32,20 +32,12 @@ parse_args() {
     done
 }
 
-# aws_text WHAT ARGS...: `aws ARGS` as text; on failure one line: "cannot WHAT: <the CLI's>".
-aws_text() {
-    local what="$1" output
-    shift
-    output="$(aws "$@" --output text 2>&1)" || die "cannot $what: $(last_line "$output")"
-    printf '%s\n' "$output"
-}
-
 # target_version CURRENT_SHA: "<version> <sha>" of the STEPS-th distinct earlier code.
 target_version() {
     local versions
     # shellcheck disable=SC2016  # `$LATEST` is a JMESPath literal, not a shell variable
-    versions="$(aws_text "list the versions of $FUNCTION" lambda list-versions-by-function \
-        --function-name "$FUNCTION" --query 'Versions[?Version!=`$LATEST`].[Version, CodeSha256]')" ||
+    versions="$(aws_call "list the versions of $FUNCTION" lambda list-versions-by-function \
+        --function-name "$FUNCTION" --query 'Versions[?Version!=`$LATEST`].[Version, CodeSha256]' --output text)" ||
         exit 1
     sort -k1,1nr <<<"$versions" | awk -v current="$1" -v steps="$STEPS" '
         NF == 2 && $2 != current && !($2 in seen) { seen[$2]; if (++found == steps) { print; exit } }'
@@ -68,21 +60,13 @@ download_code() {
     fi
 }
 
-# code_sha256 FILE: Lambda's CodeSha256 of a zip (base64 of its SHA-256 digest).
-code_sha256() {
-    "$TOOLS_VENV/bin/python" -c '
-import base64, hashlib, sys
-print(base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb").read()).digest()).decode())
-' "$1"
-}
-
 main() {
     parse_args "$@"
     aws_preflight
-    FUNCTION="$(function_name)"
+    deployment_names
     local current target version sha location new_version
-    current="$(aws_text "read Lambda function $FUNCTION (run create_lambdas.sh first?)" \
-        lambda get-function-configuration --function-name "$FUNCTION" --query CodeSha256)"
+    current="$(aws_call "read Lambda function $FUNCTION (run create_lambdas.sh first?)" \
+        lambda get-function-configuration --function-name "$FUNCTION" --query CodeSha256 --output text)"
     target="$(target_version "$current")"
     [[ -n "$target" ]] ||
         die "$FUNCTION has no earlier code $STEPS step(s) back among its published versions (see 'aws lambda list-versions-by-function --function-name $FUNCTION')"
@@ -91,15 +75,15 @@ main() {
     WORK_DIR="$(mktemp -d)"
     trap 'rm -rf "$WORK_DIR"' EXIT
     say "downloading the code of version $version ($sha)"
-    location="$(aws_text "read version $version of $FUNCTION" lambda get-function \
-        --function-name "$FUNCTION" --qualifier "$version" --query Code.Location)"
+    location="$(aws_call "read version $version of $FUNCTION" lambda get-function \
+        --function-name "$FUNCTION" --qualifier "$version" --query Code.Location --output text)"
     download_code "$location" "$WORK_DIR/code.zip"
-    [[ "$(code_sha256 "$WORK_DIR/code.zip")" == "$sha" ]] ||
+    [[ "$(deploy_helper code-sha256 "$WORK_DIR/code.zip")" == "$sha" ]] ||
         die "the downloaded code of version $version does not match its CodeSha256 $sha"
 
     say "uploading it as the code of $FUNCTION (was $current)"
-    new_version="$(aws_text "update the code of $FUNCTION" lambda update-function-code \
-        --function-name "$FUNCTION" --zip-file "fileb://$WORK_DIR/code.zip" --publish --query Version)"
+    new_version="$(aws_call "update the code of $FUNCTION" lambda update-function-code \
+        --function-name "$FUNCTION" --zip-file "fileb://$WORK_DIR/code.zip" --publish --query Version --output text)"
     aws lambda wait function-updated --function-name "$FUNCTION" ||
         die "function '$FUNCTION' did not finish its update"
     printf 'rolled back %s to the code of version %s: CodeSha256 %s (now version %s)\n' \

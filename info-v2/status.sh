@@ -16,18 +16,10 @@ handle_help "$@"
 
 MISSING=()
 
-# find_text WHAT ARGS...: `aws ARGS` as text into FOUND ("None" becomes empty); status 1 when
-# the thing does not exist; any other failure stops the script with one line. Call it
-# directly, not in $(...), so that the stop stops the script.
+# find_text WHAT ARGS...: aws_find with text output; "None" becomes an empty AWS_FOUND.
 find_text() {
-    local what="$1"
-    shift
-    if FOUND="$(aws "$@" --output text 2>&1)"; then
-        [[ "$FOUND" != "None" ]] || FOUND=""
-        return 0
-    fi
-    grep -qE 'NotFound|does not exist|cannot be found' <<<"$FOUND" && return 1
-    die "cannot read $what: $(last_line "$FOUND")"
+    aws_find "$@" --output text || return 1
+    [[ "$AWS_FOUND" != "None" ]] || AWS_FOUND=""
 }
 
 # row LABEL TEXT: one aligned line of the screen.
@@ -45,7 +37,7 @@ show_function() {
     local runtime memory sha modified
     if find_text "Lambda function $FUNCTION" lambda get-function-configuration \
         --function-name "$FUNCTION" --query '[Runtime, MemorySize, CodeSha256, LastModified]'; then
-        read -r runtime memory sha modified <<<"$FOUND"
+        read -r runtime memory sha modified <<<"$AWS_FOUND"
         row function "$FUNCTION: $runtime, $memory MB, code $sha, updated $modified"
     else
         missing function "Lambda function $FUNCTION" create_lambdas.sh
@@ -56,7 +48,7 @@ show_table() {
     local status count
     if find_text "DynamoDB table $DYNAMODB_TABLE" dynamodb describe-table \
         --table-name "$DYNAMODB_TABLE" --query 'Table.[TableStatus, ItemCount]'; then
-        read -r status count <<<"$FOUND"
+        read -r status count <<<"$AWS_FOUND"
         row table "$DYNAMODB_TABLE: $status, about $count items"
     else
         missing table "DynamoDB table $DYNAMODB_TABLE" initialize_dynamodb.sh
@@ -66,8 +58,8 @@ show_table() {
 # show_api: the REST API, its stage, the public URL and the custom domains mapped to it.
 show_api() {
     local api_id deployment updated base_path domain="amazonaws.com"
-    find_text "REST APIs" apigateway get-rest-apis --query "items[?name=='$FUNCTION'].id"
-    api_id="$FOUND"
+    api_id="$(rest_api_ids)" || exit 1
+    api_id="${api_id%%$'\n'*}" # create_api_gateway.sh names the extra ones, if any
     if [[ -z "$api_id" ]]; then
         missing "REST API" "REST API $FUNCTION" create_api_gateway.sh
         return
@@ -78,7 +70,7 @@ show_api() {
         missing stage "stage $STAGE of REST API $api_id" create_api_gateway.sh
         return
     fi
-    read -r deployment updated <<<"$FOUND"
+    read -r deployment updated <<<"$AWS_FOUND"
     row stage "$STAGE: deployment $deployment, updated $updated"
     base_path="$("$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --spec "$SPEC_FILE" --base-path)" ||
         exit 1
@@ -91,11 +83,11 @@ show_api() {
 custom_domains() {
     local api_id="$1" names name paths path urls=()
     find_text "custom domain names" apigateway get-domain-names --query 'items[].domainName'
-    read -r -a names <<<"$FOUND"
+    read -r -a names <<<"$AWS_FOUND"
     for name in "${names[@]}"; do
         find_text "base path mappings of $name" apigateway get-base-path-mappings \
             --domain-name "$name" --query "items[?restApiId=='$api_id' && stage=='$STAGE'].basePath"
-        read -r -a paths <<<"$FOUND"
+        read -r -a paths <<<"$AWS_FOUND"
         for path in "${paths[@]}"; do
             [[ "$path" == "(none)" ]] && path=""
             urls+=("https://$name/$path")
@@ -107,7 +99,7 @@ custom_domains() {
 main() {
     [[ $# -eq 0 ]] || die "unknown argument '$1'; see --help"
     aws_preflight
-    FUNCTION="$(function_name)"
+    deployment_names
     row deployment "stage $STAGE in $AWS_REGION${AWS_ENDPOINT_URL:+ (endpoint $AWS_ENDPOINT_URL)}"
     show_function
     show_table

@@ -1,7 +1,7 @@
 """Day-two operations on the emulator: status.sh, logs.sh, rollback.sh, and the request log.
 
 The request log is read twice: from the app served locally over HTTP, and from the Lambda
-package the emulator holds (run by tests/lambda_runner.py) with API Gateway's proxy events;
+package the emulator holds (run by tools/lambda_runtime.py) with API Gateway's proxy events;
 the Lambda lines are then put into the function's log group, where logs.sh reads them back.
 The tests run in file order: status before and after the deployment, logs, then rollback.
 """
@@ -16,12 +16,12 @@ import zipfile
 
 import pytest
 import requests
-from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, run_script
-from lambda_runner import LambdaRunner, basic_auth, emulator_code, emulator_env, proxy_event
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, run_script
+from lambda_runtime import LambdaRunner, emulator_env, function_code
+from local_gateway import basic_auth, proxy_event
 from test_lambda import code_sha, one_line_error
 
 FUNCTION = "watch-info-dev"
-ACCOUNT = "123456789012"
 LOG_GROUP = f"/aws/lambda/{FUNCTION}"
 STREAM = "2026/11/29/[$LATEST]0123456789abcdef"
 AUTH = {"Authorization": basic_auth(HTTP_USER, HTTP_PASS)}
@@ -44,6 +44,22 @@ def request_lines(text):
         if start >= 0:
             lines.append(json.loads(line[start:]))
     return lines
+
+
+def lambda_event(method, path, body=None, sku=None):
+    """API Gateway's proxy event for METHOD PATH, with a request id of its own."""
+    headers = {**AUTH, "Content-Type": "application/json"} if body else AUTH
+    resource = "/info/v2/watch/{sku}" if sku else "/info/v2/watch"
+    context = {"requestId": str(uuid.uuid4()), "httpMethod": method, "resourcePath": resource}
+    return proxy_event(
+        httpMethod=method,
+        path=path,
+        resource=resource,
+        pathParameters={"sku": sku} if sku else None,
+        headers=headers,
+        body=json.dumps(body) if body else None,
+        requestContext=context,
+    )
 
 
 @pytest.mark.parametrize("script", ["status.sh", "logs.sh", "rollback.sh"])
@@ -127,16 +143,10 @@ def test_logs_without_a_log_group_says_so_in_one_line(deployed, aws_env):
 def lambda_log(deployed, aws, aws_env):
     """A GET and a POST through the deployed package; (their events, the function's output)."""
     watch = new_watch()
-    post = proxy_event("POST", "/info/v2/watch", AUTH, watch, resource="/info/v2/watch")
-    get = proxy_event(
-        "GET",
-        f"/info/v2/watch/{watch['sku']}",
-        AUTH,
-        resource="/info/v2/watch/{sku}",
-        path_parameters={"sku": watch["sku"]},
-    )
+    post = lambda_event("POST", "/info/v2/watch", body=watch)
+    get = lambda_event("GET", f"/info/v2/watch/{watch['sku']}", sku=watch["sku"])
     env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
-    with LambdaRunner(aws("lambda"), FUNCTION, env) as function:
+    with LambdaRunner(aws, FUNCTION, env) as function:
         assert function.invoke(post)["statusCode"] == 200
         assert json.loads(function.invoke(get)["body"]) == watch
         output = function._worker.log_path.read_text()
@@ -195,11 +205,11 @@ def test_rollback_restores_the_code_before_the_last_update(deployed, aws, aws_en
     run_script("update_lambdas.sh", env=aws_env)
     before = code_sha(aws)
     # A second update with other code: the same package plus one file.
-    package = io.BytesIO(emulator_code(FUNCTION, ACCOUNT, REGION))
+    location = aws("lambda").get_function(FunctionName=FUNCTION)["Code"]["Location"]
+    package = io.BytesIO(function_code(aws, location))
     with zipfile.ZipFile(package, "a") as archive:
         archive.writestr("release-note.txt", f"hotfix {uuid.uuid4()}")
-    lambda_client = aws("lambda")
-    lambda_client.update_function_code(
+    aws("lambda").update_function_code(
         FunctionName=FUNCTION, ZipFile=package.getvalue(), Publish=True
     )
     broken = code_sha(aws)
@@ -210,11 +220,10 @@ def test_rollback_restores_the_code_before_the_last_update(deployed, aws, aws_en
     assert f"CodeSha256 {before}" in result.stdout
     assert "smoke_test.py --url" in result.stderr
     env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
-    with LambdaRunner(lambda_client, FUNCTION, env) as function:
+    with LambdaRunner(aws, FUNCTION, env) as function:
         assert function.code_sha256 == before
-        event = proxy_event("GET", "/info/v2/watch/CAL5185B", AUTH, resource="/info/v2/watch/{sku}")
-        event["pathParameters"] = {"sku": "CAL5185B"}
-        assert function.invoke(event)["statusCode"] == 200
+        answer = function.invoke(lambda_event("GET", "/info/v2/watch/CAL5185B", sku="CAL5185B"))
+        assert answer["statusCode"] == 200
 
     run_script("rollback.sh", env=aws_env)  # a rollback of the rollback
     assert code_sha(aws) == broken
