@@ -10,6 +10,7 @@ emulator holds. info-v2/ and tools/ are importable (pyproject.toml's pytest pyth
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -194,6 +195,19 @@ def service_without_database(aws_env):
     """The app configured with a DynamoDB endpoint where nothing listens."""
     with serve({**aws_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def service_with_silent_database(aws_env):
+    """The app configured with a DynamoDB that accepts TCP connections and never answers.
+
+    A listening socket that nobody accepts from is enough: the kernel completes each
+    connection and takes the request bytes into its buffer, and no reply ever comes.
+    """
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        port = silent.getsockname()[1]
+        with serve({**aws_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}) as base:
+            yield base
 
 
 @pytest.fixture(scope="module")

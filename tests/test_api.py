@@ -1,7 +1,10 @@
 """The local service over real HTTP: every documented status of both operations."""
 
+import http.client
 import json
-from urllib.parse import quote
+import time
+from base64 import b64encode
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -162,3 +165,141 @@ def test_database_trouble_gives_503_with_retry_after(request, service):
     assert response.headers["Content-Type"] == "application/problem+json"
     assert int(response.headers["Retry-After"]) > 0
     assert "Traceback" not in response.text
+
+
+# --- issue 7: no 5xx for any client input, no slow answer for any database fault ---
+# One test per class of failure a hostile client found; each goes through HTTP.
+
+BUDGET_SECONDS = 4  # README: every request is answered within 4 s
+MAX_BODY_BYTES = 16 * 1024  # README: bodies over 16 KiB are refused
+
+
+def post_raw(api, data, content_type="application/json", **kwargs):
+    headers = {"Content-Type": content_type} if content_type else {}
+    return requests.post(
+        f"{api}/watch", data=data, headers=headers, auth=AUTH, timeout=30, **kwargs
+    )
+
+
+def assert_problem(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == status
+
+
+@pytest.mark.parametrize("auth", [AUTH, None], ids=["with credentials", "without"])
+@pytest.mark.parametrize("path", ["/info/v2/watch/A%0AB", "//info/v2/watch/CAL5185B"])
+def test_paths_only_flask_would_match_are_404_not_500(local_service, path, auth):
+    """Class 1: Connexion's router decides; Flask's looser one never runs a handler alone."""
+    response = requests.get(local_service + path, auth=auth, timeout=10)
+    assert_problem(response, 404)
+
+
+SKUS_ALLOWED = ["A", "A B", "A\u00a0B", "Ü-ß 😀", "A\\B", "50%", "CAL5113..CI6298"]
+SKUS_REFUSED = ["A\nB", "A\n", "A\tB", " A", "A ", "A\u00a0", "\ufeffA", "A\u2028B", "A\x85B"]
+
+
+@pytest.mark.parametrize("sku", SKUS_ALLOWED, ids=ascii)
+def test_every_sku_post_accepts_get_returns(api, sku):
+    """Class 2: what POST stores, GET can return."""
+    watch = {**NEW_WATCH, "sku": sku}
+    assert requests.post(f"{api}/watch", json=watch, auth=AUTH, timeout=10).status_code == 200
+    response = requests.get(f"{api}/watch/{quote(sku, safe='')}", auth=AUTH, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json() == watch
+
+
+@pytest.mark.parametrize("sku", SKUS_REFUSED, ids=ascii)
+def test_a_sku_outside_the_rule_is_400_on_post_and_get(api, sku):
+    """Class 2: control characters and whitespace at either end, the same way in both."""
+    assert_problem(
+        requests.post(f"{api}/watch", json={**NEW_WATCH, "sku": sku}, auth=AUTH, timeout=10), 400
+    )
+    if "\n" not in sku:  # a newline does not route at all: 404, tested above
+        response = requests.get(f"{api}/watch/{quote(sku, safe='')}", auth=AUTH, timeout=10)
+        assert_problem(response, 400)
+
+
+def body_with(fragment):
+    return (
+        '{"sku": "BODY-1", "type": "watch", "status": "current", "gender": "man", '
+        f'"year": 2020, {fragment}}}'
+    )
+
+
+UNREADABLE_BODIES = {
+    "invalid UTF-8": body_with('"movement": "\xff"').encode("latin-1"),
+    "lone surrogate": body_with('"movement": "\\ud800"').encode(),
+    "nested arrays": ("[" * 5000 + "]" * 5000).encode(),
+    "nested objects": ('{"a":' * 2000 + "1" + "}" * 2000).encode(),
+    "integer of 5000 digits": body_with('"x": ' + "9" * 5000).encode(),
+    "NaN": body_with('"x": NaN').encode(),
+}
+
+
+@pytest.mark.parametrize("data", UNREADABLE_BODIES.values(), ids=UNREADABLE_BODIES.keys())
+def test_bodies_the_json_layer_cannot_take_are_400(api, data):
+    """Class 3: the parser refuses what is not UTF-8 JSON or cannot be stored."""
+    response = post_raw(api, data)
+    assert_problem(response, 400)
+    assert "Traceback" not in response.text
+
+
+def test_media_types_compare_case_insensitively_and_the_body_is_always_validated(api):
+    """Class 4: a client's mistake is 4xx, never an outage (503)."""
+    valid = json.dumps({**NEW_WATCH, "sku": "TEST-MEDIA-TYPE"})
+    assert_problem(post_raw(api, valid, content_type=None), 415)
+    assert_problem(post_raw(api, '{"sku": "X"}', content_type="Application/JSON"), 400)
+    response = post_raw(api, valid, content_type="Application/JSON; charset=UTF-8")
+    assert response.status_code == 200, response.text
+
+
+def test_redirects_do_not_reflect_the_host_header(api):
+    """Class 5: the trailing-slash redirect is relative, whatever Host says."""
+    response = requests.get(
+        f"{api}/watch/",
+        auth=AUTH,
+        headers={"Host": "evil.example"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert "evil.example" not in response.headers.get("Location", "")
+    assert response.headers.get("Location", "/").startswith("/")
+
+
+def test_a_body_over_the_limit_is_413_problem(api):
+    """Class 6: the limit holds to the byte."""
+    padded = json.dumps({**NEW_WATCH, "sku": "TEST-SIZE"}).encode()
+    within = padded + b" " * (MAX_BODY_BYTES - len(padded))
+    assert post_raw(api, within).status_code == 200
+    assert_problem(post_raw(api, within + b" "), 413)
+
+
+def test_a_huge_declared_body_is_refused_before_it_is_sent(api):
+    """Class 6: 100 MB announced, 1 KB sent: the answer comes without reading the rest."""
+    url = urlsplit(api)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    connection.putrequest("POST", f"{url.path}/watch")
+    connection.putheader("Authorization", "Basic " + b64encode(":".join(AUTH).encode()).decode())
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(100 * 1024 * 1024))
+    connection.endheaders(b"[" * 1024)
+    response = connection.getresponse()
+    assert response.status == 413
+    assert response.getheader("Content-Type") == "application/problem+json"
+    connection.close()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_silent_database_costs_at_most_the_budget(service_with_silent_database, method):
+    """Class 7: a database that takes the connection and never answers: 503 within budget."""
+    url = f"{service_with_silent_database}/info/v2/watch"
+    started = time.monotonic()
+    if method == "GET":
+        response = requests.get(f"{url}/CAL5185B", auth=AUTH, timeout=30)
+    else:
+        response = requests.post(url, json=NEW_WATCH, auth=AUTH, timeout=30)
+    elapsed = time.monotonic() - started
+    assert_problem(response, 503)
+    assert int(response.headers["Retry-After"]) > 0
+    assert elapsed < BUDGET_SECONDS + 1.5, f"answered after {elapsed:.1f} s"
