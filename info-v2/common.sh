@@ -8,6 +8,8 @@
 #   AWS_ENDPOINT_URL (unset)    send every AWS call to an emulator instead of AWS
 #   PYTHON           python3    the interpreter for the tools virtualenv (.venv)
 #   BUILD_DIR        build/     packages, rendered documents and the endpoint file
+#   SNAP_START       off        on: Lambda SnapStart (Zappa's snap_start, PublishedVersions); API
+#                               Gateway then invokes the alias "snapstart" instead of the function
 
 # The names below are used by the scripts that source this file.
 # shellcheck disable=SC2034
@@ -16,7 +18,7 @@ REPO_DIR="$(dirname "$INFO_DIR")"
 BUILD_DIR="${BUILD_DIR:-$REPO_DIR/build}"
 TOOLS_VENV="$REPO_DIR/.venv"
 LAMBDA_VENV="$REPO_DIR/.venv-lambda"
-RUNTIME_VENV="$REPO_DIR/.venv-runtime" # the Lambda runtime: python3.11 and boto3 only
+RUNTIME_VENV="$REPO_DIR/.venv-runtime" # the Lambda runtime: $LAMBDA_PYTHON and boto3 only
 SPEC_FILE="$REPO_DIR/info_openapi_v2.yaml"
 
 # shellcheck disable=SC2034
@@ -24,11 +26,15 @@ STAGE="${STAGE:-dev}"
 DYNAMODB_TABLE="${DYNAMODB_TABLE:-project1}"
 PYTHON="${PYTHON:-python3}"
 # The Lambda runtime in zappa_settings.json; the package is built with the same Python.
-LAMBDA_PYTHON="python3.11"
+LAMBDA_PYTHON="python3.13"
 export STAGE DYNAMODB_TABLE
 export AWS_PAGER="" # AWS CLI v2 would page long outputs
 # The id of the statement that lets API Gateway invoke the function (create and teardown).
 INVOKE_STATEMENT_ID="api-gateway-invoke"
+SNAP_START="${SNAP_START:-off}"
+# The alias Zappa moves to each version it publishes when SnapStart is on (zappa.core's
+# SNAPSTART_LAMBDA_ALIAS): only invocations of a published version are restored from a snapshot.
+SNAPSTART_ALIAS="snapstart"
 
 # warn MESSAGE: one readable error line on stderr, naming the script.
 warn() {
@@ -138,6 +144,8 @@ aws_tools_and_region() {
 aws_preflight() {
     aws_tools_and_region
     require_aws_credentials
+    [[ "$SNAP_START" == on || "$SNAP_START" == off ]] ||
+        die "SNAP_START must be 'on' or 'off', not '$SNAP_START'"
 }
 
 # dynamodb_preflight: the checks of the scripts that only need DynamoDB.
@@ -221,13 +229,31 @@ ensure_tools_venv() {
     ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-tools.txt" "$PYTHON"
 }
 
+# runtime_python: the path of the Lambda runtime's Python ($LAMBDA_PYTHON): the one on PATH,
+# else one that pyenv has installed without activating it.
+runtime_python() {
+    local version
+    if "$LAMBDA_PYTHON" -c '' >/dev/null 2>&1; then
+        command -v "$LAMBDA_PYTHON"
+    elif version="$(pyenv whence "$LAMBDA_PYTHON" 2>/dev/null | tail -n 1)" && [[ -n "$version" ]]; then
+        printf '%s/versions/%s/bin/%s\n' "$(pyenv root)" "$version" "$LAMBDA_PYTHON"
+    else
+        die "'$LAMBDA_PYTHON' was not found on PATH. The package is built with the Lambda runtime's Python: install it (python.org, pyenv or your package manager)."
+    fi
+}
+
 # ensure_venv DIR REQUIREMENTS PYTHON: creates the virtualenv and installs the pinned
-# requirements; does nothing when that file has not changed since the last install.
+# requirements; does nothing when that file has not changed since the last install. A
+# virtualenv of another Python version (e.g. after a runtime change) is made anew.
 ensure_venv() {
     local venv="$1" requirements="$2" python="$3"
     local stamp
     stamp="$venv/.installed-$(basename "$(dirname "$requirements")")-$(basename "$requirements")"
     require_command "$python" "Install Python 3.11 (python.org, pyenv or your package manager)."
+    if [[ -x "$venv/bin/python" && "$("$venv/bin/python" -V 2>&1)" != "$("$python" -V 2>&1)" ]]; then
+        say "making $venv anew for $("$python" -V 2>&1)"
+        rm -rf "$venv"
+    fi
     if [[ ! -x "$venv/bin/python" ]]; then
         say "creating virtualenv $venv"
         "$python" -m venv "$venv" || die "could not create a virtualenv with $python"

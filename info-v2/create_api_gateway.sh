@@ -14,11 +14,14 @@
 # bursts of up to THROTTLE_BURST_LIMIT; beyond that, clients get 429.
 # Run it again after changing the spec: it updates the same API in place (found by its
 # name, which is the function's name, e.g. watch-info-dev) and deploys it again.
+# With SNAP_START=on, the integration and the permission name the function's alias
+# "snapstart" (made by create_lambdas.sh/update_lambdas.sh with SNAP_START=on), so that
+# requests are served from the SnapStart snapshot; with off (the default), the function.
 #
 # Run initialize_dynamodb.sh and create_lambdas.sh first.
 # Options: --spec FILE  import FILE instead of info_openapi_v2.yaml (it must define the same
 #                       operations as the app).
-# Environment: STAGE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh),
+# Environment: STAGE, SNAP_START, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh),
 # THROTTLE_RATE_LIMIT (50) and THROTTLE_BURST_LIMIT (100).
 set -euo pipefail
 # shellcheck source=common.sh
@@ -52,6 +55,20 @@ function_arn() {
     aws_find "read Lambda function '$FUNCTION'" lambda get-function --function-name "$FUNCTION" \
         --query Configuration.FunctionArn --output text ||
         die "Lambda function '$FUNCTION' not found in $AWS_REGION. Run create_lambdas.sh first."
+    printf '%s\n' "$AWS_FOUND"
+}
+
+# invoked_arn: what API Gateway invokes: the function, or its SnapStart alias.
+invoked_arn() {
+    local arn
+    arn="$(function_arn)" || exit 1
+    if [[ "$SNAP_START" == off ]]; then
+        printf '%s\n' "$arn"
+        return
+    fi
+    aws_find "read alias $SNAPSTART_ALIAS of $FUNCTION" lambda get-alias --function-name "$FUNCTION" \
+        --name "$SNAPSTART_ALIAS" --query AliasArn --output text ||
+        die "SNAP_START=on, but function '$FUNCTION' has no alias '$SNAPSTART_ALIAS'. Run update_lambdas.sh with SNAP_START=on first."
     printf '%s\n' "$AWS_FOUND"
 }
 
@@ -108,17 +125,19 @@ throttle_stage() {
         "op=replace,path=/*/*/throttling/burstLimit,value=$THROTTLE_BURST_LIMIT" >/dev/null
 }
 
-# current_source_arn: the SourceArn of our statement in the function's policy, if any.
+# current_source_arn TARGET_ARN: the SourceArn of our statement for TARGET_ARN in the policy
+# of the function (or of its alias), if any.
 current_source_arn() {
     aws_find "read the policy of $FUNCTION" lambda get-policy --function-name "$FUNCTION" \
-        --query Policy --output text || return 0
-    deploy_helper invoke-source-arn "$INVOKE_STATEMENT_ID" <<<"$AWS_FOUND"
+        "${QUALIFIER[@]}" --query Policy --output text || return 0
+    deploy_helper invoke-source-arn "$INVOKE_STATEMENT_ID" "$1" <<<"$AWS_FOUND"
 }
 
-# grant_invoke SOURCE_ARN: API Gateway may invoke the function for requests to this API only.
+# grant_invoke SOURCE_ARN TARGET_ARN: API Gateway may invoke TARGET_ARN (the function or its
+# alias) for requests to this API only.
 grant_invoke() {
     local source_arn="$1" current
-    current="$(current_source_arn)"
+    current="$(current_source_arn "$2")"
     if [[ "$current" == "$source_arn" ]]; then
         say "API Gateway may already invoke $FUNCTION from this API"
         return
@@ -126,11 +145,11 @@ grant_invoke() {
     if [[ -n "$current" ]]; then
         say "replacing the invoke permission for $current"
         aws_call "remove the old invoke permission" lambda remove-permission \
-            --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID" >/dev/null
+            --function-name "$FUNCTION" "${QUALIFIER[@]}" --statement-id "$INVOKE_STATEMENT_ID" >/dev/null
     fi
     say "allowing API Gateway to invoke $FUNCTION from $source_arn"
     aws_call "grant API Gateway the right to invoke $FUNCTION" lambda add-permission \
-        --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID" \
+        --function-name "$FUNCTION" "${QUALIFIER[@]}" --statement-id "$INVOKE_STATEMENT_ID" \
         --action lambda:InvokeFunction --principal apigateway.amazonaws.com \
         --source-arn "$source_arn" >/dev/null
 }
@@ -142,9 +161,12 @@ main() {
     gateway_document --check
     aws_preflight
     deployment_names
+    # The permission belongs to what API Gateway invokes: with SnapStart, the alias.
+    QUALIFIER=()
+    [[ "$SNAP_START" == off ]] || QUALIFIER=(--qualifier "$SNAPSTART_ALIAS")
     local base_path lambda_arn partition document api_id url domain="amazonaws.com"
     base_path="$(gateway_document --base-path)"
-    lambda_arn="$(function_arn)"
+    lambda_arn="$(invoked_arn)"
     partition="$(cut -d: -f2 <<<"$lambda_arn")"
 
     mkdir -p "$BUILD_DIR"
@@ -155,7 +177,7 @@ main() {
     api_id="$(existing_api_id)"
     api_id="$(import_api "$document" "$api_id")"
     put_gateway_responses "$api_id"
-    grant_invoke "arn:$partition:execute-api:$AWS_REGION:$ACCOUNT_ID:$api_id/*/*/*"
+    grant_invoke "arn:$partition:execute-api:$AWS_REGION:$ACCOUNT_ID:$api_id/*/*/*" "$lambda_arn"
 
     say "deploying stage $STAGE"
     aws_call "deploy stage $STAGE" apigateway create-deployment \

@@ -2,11 +2,12 @@
 
     deploy_helpers.py known-region REGION
     deploy_helpers.py zappa-setting STAGE KEY
+    deploy_helpers.py zappa-settings STAGE SNAP_START
     deploy_helpers.py execution-policy REGION ACCOUNT TABLE FUNCTION
     deploy_helpers.py add-bytecode PACKAGE
     deploy_helpers.py function-configuration FUNCTION ROLE_ARN CURRENT_VARIABLES_FILE
     deploy_helpers.py import-result < RESPONSE
-    deploy_helpers.py invoke-source-arn STATEMENT_ID < POLICY
+    deploy_helpers.py invoke-source-arn STATEMENT_ID RESOURCE < POLICY
     deploy_helpers.py log-events SEEN_FILE < FILTER_LOG_EVENTS_RESPONSE
     deploy_helpers.py code-sha256 PACKAGE
 
@@ -53,6 +54,21 @@ def zappa_setting(stage, key):
     if key not in settings[stage]:
         sys.exit(f"'{key}' is not set for stage '{stage}' in {ZAPPA_SETTINGS}")
     print(settings[stage][key])
+
+
+def zappa_settings(stage, snap_start):
+    """zappa_settings.json as Zappa gets it, with SNAP_START (on/off) applied: Zappa's
+    snap_start, and with it the app imported during init (Zappa's
+    INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT), so that the snapshot holds it."""
+    settings = json.loads(ZAPPA_SETTINGS.read_text(encoding="utf-8"))
+    stage_settings = settings[stage]
+    if snap_start == "on":
+        stage_settings["snap_start"] = "PublishedVersions"
+        variables = stage_settings.setdefault("aws_environment_variables", {})
+        variables["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] = "true"
+    else:
+        stage_settings["snap_start"] = "None"
+    print(json.dumps(settings))
 
 
 def execution_policy(region, account, table, function):
@@ -113,10 +129,12 @@ def import_result():
     print(response["id"])
 
 
-def invoke_source_arn(statement_id):
-    """The SourceArn of the statement STATEMENT_ID in a function policy ("-" without one)."""
+def invoke_source_arn(statement_id, resource):
+    """The SourceArn of the statement STATEMENT_ID for RESOURCE (the function or its alias)
+    in a function policy ("-" without one). The emulator copies the function's policy into
+    each published version; AWS does not."""
     for statement in json.load(sys.stdin).get("Statement", []):
-        if statement.get("Sid") == statement_id:
+        if statement.get("Sid") == statement_id and statement.get("Resource") == resource:
             print(statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "-"))
 
 
@@ -156,11 +174,12 @@ def parse_args(argv):
 COMMANDS = [
     ("known-region", known_region, ["region"]),
     ("zappa-setting", zappa_setting, ["stage", "key"]),
+    ("zappa-settings", zappa_settings, ["stage", "snap_start"]),
     ("execution-policy", execution_policy, ["region", "account", "table", "function"]),
     ("add-bytecode", add_bytecode, ["package"]),
     ("function-configuration", function_configuration, ["function", "role_arn", "current_file"]),
     ("import-result", import_result, []),
-    ("invoke-source-arn", invoke_source_arn, ["statement_id"]),
+    ("invoke-source-arn", invoke_source_arn, ["statement_id", "resource"]),
     ("log-events", log_events, ["seen_file"]),
     ("code-sha256", code_sha256, ["package_path"]),
 ]

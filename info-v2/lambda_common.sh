@@ -19,11 +19,19 @@ lambda_setup() {
     require_http_user
     aws_preflight
     require_table
-    require_command "$LAMBDA_PYTHON" "The package must be built with the Lambda runtime's Python: install Python 3.11."
+    LAMBDA_PYTHON_PATH="$(runtime_python)" || exit 1
     deployment_names
     WORK_DIR="$(mktemp -d)"
     # The work folder holds the request with the credentials: it goes away however we exit.
     trap 'rm -rf "$WORK_DIR"' EXIT
+    write_zappa_settings
+}
+
+# write_zappa_settings: zappa_settings.json as Zappa gets it, with SNAP_START applied (see
+# deploy_helpers.py zappa-settings). Sets ZAPPA_SETTINGS.
+write_zappa_settings() {
+    ZAPPA_SETTINGS="$WORK_DIR/zappa_settings.json"
+    deploy_helper zappa-settings "$STAGE" "$SNAP_START" >"$ZAPPA_SETTINGS" || exit 1
 }
 
 # function_exists: 0 when the function exists, 1 when it does not, stops on other errors.
@@ -59,7 +67,7 @@ ensure_execution_role() {
 # run_zappa ARGS...: Zappa from the packaging virtualenv, in info-v2 where its settings are.
 # Its noisy output stays visible (on stderr) and is kept for zappa_failure.
 run_zappa() {
-    (cd "$INFO_DIR" && VIRTUAL_ENV="$LAMBDA_VENV" PATH="$LAMBDA_VENV/bin:$PATH" zappa "$@") 2>&1 |
+    (cd "$INFO_DIR" && VIRTUAL_ENV="$LAMBDA_VENV" PATH="$LAMBDA_VENV/bin:$PATH" zappa "$@" -s "$ZAPPA_SETTINGS") 2>&1 |
         tee "$WORK_DIR/zappa.log" >&2
 }
 
@@ -76,7 +84,7 @@ zappa_failure() {
 # developer's tools never leak in. It is built in this run's own folder (a concurrent run
 # cannot swap it before the upload); a copy is kept as build/<function>.zip. Sets PACKAGE.
 build_package() {
-    ensure_venv "$LAMBDA_VENV" "$INFO_DIR/requirements-zappa.txt" "$LAMBDA_PYTHON"
+    ensure_venv "$LAMBDA_VENV" "$INFO_DIR/requirements-zappa.txt" "$LAMBDA_PYTHON_PATH"
     PACKAGE="$WORK_DIR/$FUNCTION.zip"
     say "packaging stage $STAGE"
     run_zappa package "$STAGE" -o "$PACKAGE" || zappa_failure package
@@ -110,6 +118,26 @@ set_function_configuration() {
         --cli-input-json "file://$request" >/dev/null
     rm -f "$request" "$current"
     wait_function_updated
+    if [[ "$SNAP_START" == on ]]; then
+        publish_snapstart_version
+    fi
+}
+
+# publish_snapstart_version: Zappa publishes its versions before the environment above is set;
+# the alias API Gateway invokes gets a version with it, once Lambda has made its snapshot.
+publish_snapstart_version() {
+    local version verb=update-alias
+    version="$(aws_call "publish a version of function $FUNCTION" lambda publish-version \
+        --function-name "$FUNCTION" --query Version --output text)" || exit 1
+    say "waiting for version $version of $FUNCTION (SnapStart makes its snapshot now)"
+    aws_call "wait for version $version of function $FUNCTION" lambda wait \
+        published-version-active --function-name "$FUNCTION" --qualifier "$version" >/dev/null
+    aws_find "look up alias $SNAPSTART_ALIAS of function $FUNCTION" lambda get-alias \
+        --function-name "$FUNCTION" --name "$SNAPSTART_ALIAS" || verb=create-alias
+    aws_call "point alias $SNAPSTART_ALIAS of function $FUNCTION to version $version" \
+        lambda "$verb" --function-name "$FUNCTION" --name "$SNAPSTART_ALIAS" \
+        --function-version "$version" >/dev/null
+    say "alias $SNAPSTART_ALIAS of $FUNCTION: version $version"
 }
 
 wait_function_updated() {

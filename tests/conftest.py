@@ -273,10 +273,10 @@ def run_sh(aws_env):
 
 @pytest.fixture(scope="session")
 def lambda_runtime_python():
-    """python3.11 with only boto3, as the Lambda runtime has (.venv-runtime, built once)."""
+    """The Lambda runtime's Python with only boto3, like the runtime (.venv-runtime, built once)."""
+    command = 'source info-v2/common.sh && ensure_venv "$RUNTIME_VENV" "$1" "$(runtime_python)"'
     result = subprocess.run(
-        ["bash", "-c", 'source info-v2/common.sh && ensure_venv "$RUNTIME_VENV" "$1" python3.11']
-        + ["-", str(REPO / "tools" / "requirements-lambda-runtime.txt")],
+        ["bash", "-c", command, "-", str(REPO / "tools" / "requirements-lambda-runtime.txt")],
         cwd=REPO,
         capture_output=True,
         text=True,

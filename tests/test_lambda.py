@@ -36,6 +36,9 @@ NEW_WATCH = {
     "dial_color": "Nacré",
     "movement": "Calibre Heuer 02",
 }
+# The Lambda runtime (zappa_settings.json) and the name of the bytecode its Python makes.
+RUNTIME = json.loads((REPO / "info-v2" / "zappa_settings.json").read_text())["dev"]["runtime"]
+BYTECODE_TAG = "cpython-" + RUNTIME.removeprefix("python").replace(".", "")
 TOOLS = {"moto", "pytest", "_pytest", "awscli", "botocore", "boto3", "s3transfer", "troposphere"}
 MIB = 1024 * 1024
 
@@ -113,14 +116,14 @@ def watch_body(response):
     return json.loads(response["body"])
 
 
-def path_without(command, folder):
-    """A PATH with every command of the tests' PATH but COMMAND (symlinks in FOLDER/COMMAND)."""
-    bin_dir = folder / f"without-{command}"
+def path_without(commands, folder):
+    """A PATH with every command of the tests' PATH but COMMANDS (symlinks in FOLDER)."""
+    bin_dir = folder / f"without-{'-'.join(commands)}"
     bin_dir.mkdir()
     for directory in [Path(sys.executable).parent, *os.environ["PATH"].split(os.pathsep)]:
         for tool in Path(directory).glob("*") if Path(directory).is_dir() else []:
             link = bin_dir / tool.name
-            if tool.name != command and not link.exists() and os.access(tool, os.X_OK):
+            if tool.name not in commands and not link.exists() and os.access(tool, os.X_OK):
                 link.symlink_to(tool)
     return str(bin_dir)
 
@@ -156,9 +159,10 @@ def history(aws_env, aws, tmp_path_factory):
     }
     refused("no credentials", "create_lambdas.sh", no_credentials)
     folder = tmp_path_factory.mktemp("path")
-    refused("no aws", "create_lambdas.sh", {**aws_env, "PATH": path_without("aws", folder)})
-    no_python = {**aws_env, "PATH": path_without("python3.11", folder)}
-    refused("no python3.11", "create_lambdas.sh", no_python)
+    refused("no aws", "create_lambdas.sh", {**aws_env, "PATH": path_without(["aws"], folder)})
+    # common.sh also finds the runtime's Python through pyenv: neither may be there.
+    no_python = {**aws_env, "PATH": path_without([RUNTIME, "pyenv"], folder)}
+    refused("no runtime python", "create_lambdas.sh", no_python)
     runs["create"] = run_script("create_lambdas.sh", env=aws_env)
     return runs, leftovers
 
@@ -184,7 +188,7 @@ def function(history, aws, aws_env, lambda_runtime_python):
         ("unknown region", "create_lambdas.sh", "unknown AWS region 'xx-nowhere-1'"),
         ("no credentials", "create_lambdas.sh", "no usable AWS credentials"),
         ("no aws", "create_lambdas.sh", "'aws' was not found on PATH"),
-        ("no python3.11", "create_lambdas.sh", "'python3.11' was not found on PATH"),
+        ("no runtime python", "create_lambdas.sh", f"'{RUNTIME}' was not found on PATH"),
     ],
 )
 def test_bad_input_gives_one_line_and_leaves_nothing(history, case, script, words):
@@ -196,7 +200,7 @@ def test_bad_input_gives_one_line_and_leaves_nothing(history, case, script, word
 def test_create_deploys_after_the_refusals_and_prints_the_size(history):
     create = history[0]["create"]
     assert "package size: " in create.stderr
-    assert f"function:   {FUNCTION} (python3.11, handler.lambda_handler)" in create.stdout
+    assert f"function:   {FUNCTION} ({RUNTIME}, handler.lambda_handler)" in create.stdout
     assert HTTP_PASS not in create.stdout + create.stderr
 
 
@@ -208,7 +212,7 @@ def test_help(aws_env):
 
 def test_function_configuration(history, aws):
     config = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
-    assert config["Runtime"] == "python3.11"
+    assert config["Runtime"] == RUNTIME
     assert config["Handler"] == "handler.lambda_handler"
     variables = config["Environment"]["Variables"]
     assert variables == {
@@ -261,7 +265,7 @@ def test_package_holds_the_app_and_runtime_dependencies_only(function, aws):
         names = set(package.namelist())
         spec = package.read("info_openapi_v2.yaml")
     assert {"server.py", "handler.py", "info_openapi_v2.yaml"} <= names
-    assert "__pycache__/server.cpython-311.pyc" in names
+    assert f"__pycache__/server.{BYTECODE_TAG}.pyc" in names
     assert spec == (REPO / "info_openapi_v2.yaml").read_bytes()
     top_level = {name.split("/")[0].split("-")[0].removesuffix(".py").lower() for name in names}
     assert top_level & TOOLS == set()
@@ -360,3 +364,91 @@ def test_create_again_points_to_update(updates, aws, aws_env):
     assert "update_lambdas.sh" in result.stderr
     assert code_sha(aws) == before
     assert functions(aws) == [FUNCTION]
+
+
+# --- SnapStart (SNAP_START=on/off): what API Gateway invokes, read back from the emulator ---
+
+SNAPSTART_ALIAS = "snapstart"
+
+
+def rest_api_targets(aws):
+    """The function (or alias) ARNs the REST API's integrations invoke, and the API's id."""
+    apigateway = aws("apigateway")
+    (api,) = [api for api in apigateway.get_rest_apis()["items"] if api["name"] == FUNCTION]
+    targets = set()
+    for resource in apigateway.get_resources(restApiId=api["id"], embed=["methods"])["items"]:
+        for method in resource.get("resourceMethods", {}).values():
+            uri = method["methodIntegration"]["uri"]
+            targets.add(uri.split("/functions/")[1].removesuffix("/invocations"))
+    return targets, api["id"]
+
+
+def invoke_statements(aws, **qualifier):
+    """Our statements in the policy of the function, or of its alias with Qualifier=ALIAS."""
+    policy = json.loads(aws("lambda").get_policy(FunctionName=FUNCTION, **qualifier)["Policy"])
+    return [s for s in policy["Statement"] if s["Sid"] == "api-gateway-invoke"]
+
+
+@pytest.fixture(scope="module")
+def snap_start(updates, aws, aws_env):
+    """create_api_gateway.sh with SnapStart off; then update_lambdas.sh and
+    create_api_gateway.sh with SNAP_START=on; then create_api_gateway.sh off again."""
+    on = {**aws_env, "SNAP_START": "on"}
+    readings = {}
+    run_script("create_api_gateway.sh", env=aws_env)
+    readings["off"] = rest_api_targets(aws), invoke_statements(aws)
+    readings["update on"] = run_script("update_lambdas.sh", env=on)
+    run_script("create_api_gateway.sh", env=on)
+    readings["on"] = rest_api_targets(aws), invoke_statements(aws, Qualifier=SNAPSTART_ALIAS)
+    run_script("create_api_gateway.sh", env=aws_env)
+    readings["off again"] = rest_api_targets(aws)
+    return readings
+
+
+def function_arn(aws):
+    return aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
+
+
+def test_without_snap_start_the_gateway_invokes_the_function(snap_start, aws):
+    (targets, api_id), (statement,) = snap_start["off"]
+    assert targets == {function_arn(aws)}
+    assert statement["Resource"] == function_arn(aws)
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+        f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*/*/*"
+    )
+    assert snap_start["off again"] == (targets, api_id)
+
+
+def test_with_snap_start_the_gateway_invokes_the_alias(snap_start, aws):
+    (targets, api_id), statements = snap_start["on"]
+    alias_arn = f"{function_arn(aws)}:{SNAPSTART_ALIAS}"
+    assert targets == {alias_arn}
+    # The emulator copies the function's policy into each version it publishes (AWS does not),
+    # so the alias's policy may also hold the statement for the function itself.
+    (statement,) = [s for s in statements if s["Resource"] == alias_arn]
+    assert statement["Resource"] == alias_arn
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+        f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*/*/*"
+    )
+
+
+def test_the_snap_start_alias_holds_the_new_code_and_environment(snap_start, aws):
+    """Zappa publishes before the scripts set the environment: the alias must name a version
+    published after it, or the function behind the alias would refuse every request."""
+    assert f"alias {SNAPSTART_ALIAS} of {FUNCTION}: version " in snap_start["update on"].stderr
+    awslambda = aws("lambda")
+    version = awslambda.get_alias(FunctionName=FUNCTION, Name=SNAPSTART_ALIAS)["FunctionVersion"]
+    published = awslambda.get_function_configuration(FunctionName=FUNCTION, Qualifier=version)
+    latest = awslambda.get_function_configuration(FunctionName=FUNCTION)
+    assert published["CodeSha256"] == latest["CodeSha256"]
+    assert published["Environment"] == latest["Environment"]
+    # The app is imported during init, so that the snapshot holds it.
+    assert published["Environment"]["Variables"]["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] == "true"
+
+
+def test_snap_start_takes_on_or_off_only(aws_env):
+    result = run_script("create_api_gateway.sh", env={**aws_env, "SNAP_START": "yes"}, check=False)
+    assert "SNAP_START must be 'on' or 'off', not 'yes'" in one_line_error(
+        result, "create_api_gateway.sh"
+    )

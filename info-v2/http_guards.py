@@ -1,0 +1,201 @@
+"""The app's guards against hostile input: ASGI middlewares and a stricter JSON body parser.
+
+Each closes one class of failure where it starts, before a handler runs, the same under
+uvicorn and on Lambda; server.py adds them to the Connexion app. Their errors are Connexion
+problems, so clients get problem+json like every other error of the API.
+"""
+
+import asyncio
+import json
+import logging
+from urllib.parse import urlsplit
+
+from connexion.exceptions import BadRequestProblem, ProblemException, UnsupportedMediaTypeProblem
+from connexion.validators import JSONRequestBodyValidator
+from starlette.datastructures import Headers, MutableHeaders
+
+# A watch is well under 1 KiB; anything much larger is refused before it is read or parsed.
+MAX_BODY_BYTES = 16 * 1024
+# Every request is answered within this time, far below API Gateway's 29 s integration limit.
+REQUEST_BUDGET_SECONDS = 4
+# What a 503 tells the client to wait before trying again.
+RETRY_AFTER_SECONDS = 5
+
+log = logging.getLogger("watch-info")
+
+
+class StrictJSONBodyValidator(JSONRequestBodyValidator):
+    """Connexion's JSON body validator, with a parser that takes only what can be stored.
+
+    The body must be UTF-8 JSON text (RFC 8259) whose strings can be written back as UTF-8,
+    as DynamoDB stores them. Anything else (invalid UTF-8, NaN, a lone surrogate such as
+    "\\ud800", nesting deeper than the parser's recursion limit, an integer longer than Python
+    converts) is the client's mistake: 400, before the schema or the handler sees it.
+    """
+
+    async def _parse(self, stream, scope):
+        raw = b"".join([chunk async for chunk in stream])
+        if not raw:
+            return None
+        try:
+            body = json.loads(raw.decode("utf-8"), parse_constant=refuse_constant)
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError) as error:
+            raise BadRequestProblem(f"The body is not UTF-8 JSON text: {error}") from None
+        return body
+
+
+def refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+class BodySizeLimit:
+    """Refuses a request body over MAX_BODY_BYTES with 413 as soon as the app starts reading it.
+
+    In the app, not in the server, so the limit is the same under uvicorn and on Lambda.
+    A declared Content-Length over the limit is refused before a byte is read; a body that is
+    never read (a GET's) is ignored, not refused. (Starlette's RequestBodyLimitMiddleware does
+    the same but answers text/plain; our errors are problem+json.)
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = Headers(scope=scope).get("content-length", "")
+        received = 0
+
+        async def receive_within_limit():
+            nonlocal received
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise too_large()
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise too_large()
+            return message
+
+        await self.app(scope, receive_within_limit, send)
+
+
+def too_large():
+    return ProblemException(
+        status=413,
+        title="Content Too Large",
+        detail=f"A request body may hold at most {MAX_BODY_BYTES} bytes.",
+    )
+
+
+class TimeBudget:
+    """Answers 503 with Retry-After when a request is not done within REQUEST_BUDGET_SECONDS.
+
+    botocore's timeouts bound each DynamoDB call; this bounds the request, whatever number of
+    calls it makes. The abandoned call ends on its own timeout; a write it still makes is
+    what a client's retry finds (the same watch: 200, idempotent).
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def send_and_note_start(message):
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(REQUEST_BUDGET_SECONDS):
+                await self.app(scope, receive, send_and_note_start)
+        except TimeoutError:
+            if started:
+                raise
+            log.warning("no answer within %s s", REQUEST_BUDGET_SECONDS)
+            raise ProblemException(
+                status=503,
+                title="Service Unavailable",
+                detail=f"No answer within {REQUEST_BUDGET_SECONDS} s; the database is slow.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from None
+
+
+class MediaTypes:
+    """Compares media types case-insensitively and requires one for a body.
+
+    Connexion validates a body only when the Content-Type spells a media type of the spec
+    exactly, and assumes application/json when the header is missing while Flask then reads
+    no body at all. Lower-casing the media type (RFC 9110: it is case-insensitive) and
+    refusing an unlabelled body when it is read make both read the same, validated body.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = MutableHeaders(scope=scope)
+        content_type = headers.get("content-type")
+        if content_type:
+            media_type, separator, parameters = content_type.partition(";")
+            headers["content-type"] = media_type.strip().lower() + separator + parameters
+            return await self.app(scope, receive, send)
+
+        async def receive_labelled():
+            message = await receive()
+            if message.get("body"):
+                raise UnsupportedMediaTypeProblem(
+                    "Send the body with Content-Type: application/json."
+                )
+            return message
+
+        await self.app(scope, receive_labelled, send)
+
+
+class SpecRoutesOnly:
+    """Paths the spec's router did not match are 404, not Flask's to guess.
+
+    Flask has its own copy of the routes and matches more loosely (an encoded newline in the
+    sku, a doubled slash): it would run a handler without Connexion's operation context,
+    unauthenticated and unvalidated. Only the health check lives outside the spec.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        routing = scope.get("extensions", {}).get("connexion_routing", {})
+        if scope["type"] == "http" and not routing.get("operation_id") and scope["path"] != "/":
+            raise ProblemException(
+                status=404, title="Not Found", detail="No operation of the API has this path."
+            )
+        await self.app(scope, receive, send)
+
+
+class RelativeRedirects:
+    """Redirect locations as absolute paths, never built from the client's Host header.
+
+    Starlette's routers answer a trailing-slash variant with a redirect to
+    http://<Host header>/...; the client's Host is not ours to repeat.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def send_relative(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "location" in headers:
+                    location = urlsplit(headers["location"])
+                    headers["location"] = location.path + (
+                        f"?{location.query}" if location.query else ""
+                    )
+            await send(message)
+
+        await self.app(scope, receive, send_relative)
