@@ -250,6 +250,7 @@ ensure_venv() {
     local stamp
     stamp="$venv/.installed-$(basename "$(dirname "$requirements")")-$(basename "$requirements")"
     require_command "$python" "Install Python 3.11 (python.org, pyenv or your package manager)."
+    "$python" -c '' >/dev/null 2>&1 || die "'$python' does not run; install it (python.org, pyenv or your package manager)."
     if [[ -x "$venv/bin/python" && "$("$venv/bin/python" -V 2>&1)" != "$("$python" -V 2>&1)" ]]; then
         say "making $venv anew for $("$python" -V 2>&1)"
         rm -rf "$venv"
