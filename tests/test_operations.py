@@ -113,7 +113,7 @@ def test_status_shows_the_deployment_on_one_screen(deployed, aws, aws_env):
     result = run_script("status.sh", env=aws_env)
     rows = {line[:14].strip(): line[15:] for line in result.stdout.splitlines()}
     assert rows["function"] == (
-        f"{FUNCTION}: python3.11, 512 MB, code {configuration['CodeSha256']}, "
+        f"{FUNCTION}: {configuration['Runtime']}, 512 MB, code {configuration['CodeSha256']}, "
         f"updated {configuration['LastModified']}"
     )
     assert rows["table"].startswith("project1: ACTIVE, about ")
