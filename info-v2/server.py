@@ -108,7 +108,10 @@ def get_watch(sku):
     response = flask.jsonify(as_watch(item))
     response.cache_control.max_age = CACHE_SECONDS
     response.add_etag()
-    return response.make_conditional(flask.request)
+    response.make_conditional(flask.request)
+    # make_conditional adds a Date header; the server in front (uvicorn, API Gateway) has its own.
+    del response.headers["Date"]
+    return response
 
 
 def add_watch(body):
@@ -134,10 +137,13 @@ def health():
 
 def unauthorized(request, error):
     """Connexion's 401, plus the challenge that tells clients to send basic-auth credentials."""
+    sent_credentials = request.headers.get("authorization", "").lower().startswith("basic ")
     return problem(
         401,
         "Unauthorized",
-        "Send HTTP basic-auth credentials.",
+        "These basic-auth credentials are not accepted."
+        if sent_credentials
+        else "Send HTTP basic-auth credentials.",
         headers={"WWW-Authenticate": 'Basic realm="Watch Info Service"'},
     )
 

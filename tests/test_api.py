@@ -59,6 +59,7 @@ def test_get_returns_the_catalogue_record_with_caching_headers(api):
     assert response.json() == expected
     assert isinstance(response.json()["year"], int)
     assert response.headers["Cache-Control"] == "max-age=3600"
+    assert len(response.raw.headers.getlist("Date")) == 1, "one Date header, the server's"
     etag = response.headers["ETag"]
     again = requests.get(
         f"{api}/watch/{expected['sku']}", auth=AUTH, headers={"If-None-Match": etag}, timeout=10
@@ -85,6 +86,8 @@ def test_both_operations_need_the_right_credentials(api, auth, method):
     assert response.status_code == 401
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.headers["WWW-Authenticate"].startswith("Basic ")
+    expected = "Send HTTP basic-auth credentials." if auth is None else "are not accepted"
+    assert expected in response.json()["detail"]
 
 
 def test_post_then_get_round_trip_and_idempotent_repeat(api):
