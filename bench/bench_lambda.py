@@ -3,7 +3,7 @@
 What it does, in one run:
 1. builds both packages the same way as create_lambdas.sh: `zappa package` from a packaging
    virtualenv with the service's zappa_settings.json (the baseline's copy only changes
-   project_name and app_function), then deploy_helpers.py add-bytecode (compiled modules);
+   project_name and app_function), then deploy_helpers.py finish-package (compiled modules);
    so both hold Zappa's handler and runtime dependencies only:
    - the service: info-v2 from .venv-lambda (the package create_lambdas.sh uploads);
    - the baseline: bench/baseline/app.py (plain Flask: the same GetItem, basic auth and
@@ -93,8 +93,8 @@ def zappa_package(venv, project_dir, settings, output):
         check=True,
         capture_output=True,
     )
-    add_bytecode = [venv / "bin" / "python", INFO_DIR / "deploy_helpers.py", "add-bytecode", output]
-    subprocess.run(add_bytecode, check=True)
+    finish = [venv / "bin" / "python", INFO_DIR / "deploy_helpers.py", "finish-package", output]
+    subprocess.run(finish, check=True)
     return output
 
 

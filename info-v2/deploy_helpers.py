@@ -4,7 +4,7 @@
     deploy_helpers.py zappa-setting STAGE KEY
     deploy_helpers.py zappa-settings STAGE SNAP_START
     deploy_helpers.py execution-policy REGION ACCOUNT TABLE FUNCTION
-    deploy_helpers.py add-bytecode PACKAGE
+    deploy_helpers.py finish-package PACKAGE
     deploy_helpers.py function-configuration FUNCTION ROLE_ARN CURRENT_VARIABLES_FILE
     deploy_helpers.py import-result < RESPONSE
     deploy_helpers.py invoke-source-arn STATEMENT_ID RESOURCE < POLICY
@@ -12,7 +12,7 @@
     deploy_helpers.py code-sha256 PACKAGE
 
 A failure ends with one line on stderr and a non-zero status. Only the standard library is
-imported at the top: add-bytecode runs under the packaging virtualenv's Python.
+imported at the top: finish-package runs under the packaging virtualenv's Python.
 """
 
 import argparse
@@ -78,26 +78,37 @@ def execution_policy(region, account, table, function):
     print(json.dumps(json.loads(text)))
 
 
-def add_bytecode(package_path):
-    """Adds the compiled bytecode of every module to the package.
+def finish_package(package_path):
+    """Adds the compiled bytecode of every module, and makes the package reproducible.
 
-    Lambda's /var/task is read-only, so without it each cold start compiles every imported
-    module again (about half of the cold start). Zappa leaves __pycache__ out; the bytecode
-    is made by the runtime's Python, hash-based and unchecked: zip timestamps cannot
-    invalidate it.
+    Lambda's /var/task is read-only, so without bytecode each cold start compiles every
+    imported module again (about half of the cold start). Zappa leaves __pycache__ out; the
+    bytecode is made by the runtime's Python, hash-based and unchecked (zip timestamps cannot
+    invalidate it), with the paths the code has on Lambda. The same sources then give the
+    same bytes: entries in name order with one fixed timestamp, and without Zappa's
+    package_info.json (a random id, the build time and user; nothing reads it at run time),
+    so update_lambdas.sh reports the same CodeSha256 when no code changed.
     """
     with tempfile.TemporaryDirectory() as tree:
         with zipfile.ZipFile(package_path) as package:
             package.extractall(tree)
+            modes = {info.filename: info.external_attr for info in package.infolist()}
+        Path(tree, "package_info.json").unlink(missing_ok=True)
         compileall.compile_dir(
             tree,
+            ddir="/var/task",
             quiet=2,
             workers=0,
             invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
         )
-        with zipfile.ZipFile(package_path, "a", zipfile.ZIP_DEFLATED) as package:
-            for bytecode in sorted(Path(tree).rglob("*.pyc")):
-                package.write(bytecode, bytecode.relative_to(tree).as_posix())
+        files = sorted(path for path in Path(tree).rglob("*") if path.is_file())
+        with zipfile.ZipFile(package_path, "w", zipfile.ZIP_DEFLATED) as package:
+            for path in files:
+                name = path.relative_to(tree).as_posix()
+                entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                entry.external_attr = modes.get(name, 0o644 << 16)
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                package.writestr(entry, path.read_bytes())
 
 
 def function_configuration(function, role_arn, current_file):
@@ -176,7 +187,7 @@ COMMANDS = [
     ("zappa-setting", zappa_setting, ["stage", "key"]),
     ("zappa-settings", zappa_settings, ["stage", "snap_start"]),
     ("execution-policy", execution_policy, ["region", "account", "table", "function"]),
-    ("add-bytecode", add_bytecode, ["package"]),
+    ("finish-package", finish_package, ["package"]),
     ("function-configuration", function_configuration, ["function", "role_arn", "current_file"]),
     ("import-result", import_result, []),
     ("invoke-source-arn", invoke_source_arn, ["statement_id", "resource"]),

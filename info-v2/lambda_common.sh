@@ -88,9 +88,9 @@ build_package() {
     PACKAGE="$WORK_DIR/$FUNCTION.zip"
     say "packaging stage $STAGE"
     run_zappa package "$STAGE" -o "$PACKAGE" || zappa_failure package
-    # Lambda's /var/task is read-only: without bytecode, each cold start compiles every module.
-    "$LAMBDA_VENV/bin/python" "$INFO_DIR/deploy_helpers.py" add-bytecode "$PACKAGE" ||
-        die "could not add bytecode to $PACKAGE"
+    # Bytecode (Lambda's /var/task is read-only) and the same bytes for the same sources.
+    "$LAMBDA_VENV/bin/python" "$INFO_DIR/deploy_helpers.py" finish-package "$PACKAGE" ||
+        die "could not finish the package $PACKAGE (bytecode, reproducible order)"
     mkdir -p "$BUILD_DIR"
     cp "$PACKAGE" "$BUILD_DIR/.$FUNCTION.zip.$$" && mv -f "$BUILD_DIR/.$FUNCTION.zip.$$" "$BUILD_DIR/$FUNCTION.zip"
     say "package size: $(mib "$(wc -c <"$PACKAGE")") MiB zipped (a copy: $BUILD_DIR/$FUNCTION.zip)"
