@@ -8,8 +8,8 @@ The tests run in file order: status before and after the deployment, logs, then 
 
 import io
 import json
-import select
 import subprocess
+import threading
 import time
 import uuid
 import zipfile
@@ -251,12 +251,17 @@ def test_logs_follow_prints_new_events_as_they_arrive(lambda_log, aws, aws_env):
             logStreamName=STREAM,
             logEvents=[{"timestamp": int(time.time() * 1000), "message": marker}],
         )
-        deadline = time.monotonic() + 60
+        # A thread reads the lines: select() on the pipe misses lines already buffered.
         seen = []
+
+        def read_lines():
+            for line in process.stdout:
+                seen.append(line)
+
+        threading.Thread(target=read_lines, daemon=True).start()
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(marker in line for line in seen):
-            ready, _, _ = select.select([process.stdout], [], [], 1)
-            if ready:
-                seen.append(process.stdout.readline())
+            time.sleep(0.5)
         assert [line for line in seen if marker in line], seen
         assert process.poll() is None  # still following
     finally:
