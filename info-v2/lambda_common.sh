@@ -64,11 +64,16 @@ ensure_execution_role() {
         --policy-name "$POLICY_NAME" --policy-document "$policy" >/dev/null
 }
 
+# Zappa lines that mislead here: its package size is that of a temporary file before
+# finish-package (build_package prints the real one), and it calls a deployment live or
+# complete before the function has its environment and a REST API.
+ZAPPA_NOISE='^Package created: |^Deployment complete!|deployment is live!'
+
 # run_zappa ARGS...: Zappa from the packaging virtualenv, in info-v2 where its settings are.
-# Its noisy output stays visible (on stderr) and is kept for zappa_failure.
+# Its progress shows on stderr (ZAPPA_NOISE left out); all of it is kept for zappa_failure.
 run_zappa() {
     (cd "$INFO_DIR" && VIRTUAL_ENV="$LAMBDA_VENV" PATH="$LAMBDA_VENV/bin:$PATH" zappa "$@" -s "$ZAPPA_SETTINGS") 2>&1 |
-        tee "$WORK_DIR/zappa.log" >&2
+        tee "$WORK_DIR/zappa.log" | { grep -Ev "$ZAPPA_NOISE" || true; } >&2
 }
 
 # zappa_failure COMMAND: the one line that ends a failed Zappa run: the last error or

@@ -74,12 +74,15 @@ wait_for_dynamodb() {
     done
 }
 
-start_dynamodb_local() {
+# remove_leftover_container: a container of an earlier run that ended uncleanly holds DB_PORT.
+remove_leftover_container() {
     if docker container inspect "$DOCKER_CONTAINER" >/dev/null 2>&1; then
         say "removing container $DOCKER_CONTAINER, left over from an earlier run"
         docker rm --force "$DOCKER_CONTAINER" >/dev/null || die "could not remove the old container $DOCKER_CONTAINER"
     fi
-    port_is_open "$DB_PORT" && die "port $DB_PORT is in use; set DB_PORT to a free port, or AWS_ENDPOINT_URL to the DynamoDB listening there"
+}
+
+start_dynamodb_local() {
     if ! docker image inspect "$DOCKER_IMAGE" >/dev/null 2>&1; then
         say "pulling the $DOCKER_IMAGE image (first run only; this can take a minute)"
         docker pull --quiet "$DOCKER_IMAGE" >/dev/null || die "could not pull $DOCKER_IMAGE; check your network and Docker"
@@ -93,7 +96,6 @@ start_dynamodb_local() {
 }
 
 start_moto() {
-    port_is_open "$DB_PORT" && die "port $DB_PORT is in use; set DB_PORT to a free port, or AWS_ENDPOINT_URL to the DynamoDB listening there"
     say "no Docker engine answers: starting moto's DynamoDB emulator on port $DB_PORT"
     "$TOOLS_VENV/bin/moto_server" -H 127.0.0.1 -p "$DB_PORT" >"$BUILD_DIR/local-dynamodb.log" 2>&1 &
     db_pid=$!
@@ -103,7 +105,13 @@ start_moto() {
 start_local_database() {
     use_local_credentials
     export AWS_ENDPOINT_URL="http://127.0.0.1:$DB_PORT"
+    local docker=no
     if docker_answers; then
+        docker=yes
+        remove_leftover_container
+    fi
+    port_is_open "$DB_PORT" && die "port $DB_PORT is in use; set DB_PORT to a free port, or AWS_ENDPOINT_URL to the DynamoDB listening there"
+    if [[ "$docker" == yes ]]; then
         start_dynamodb_local
     else
         start_moto

@@ -13,7 +13,12 @@ import hashlib
 import logging
 import os
 import secrets
+import warnings
 from pathlib import Path
+
+# Connexion 3.3 imports Starlette's test client, and Starlette warns at that import that the
+# client wants httpx2. Nothing here uses the test client: the warning is not the user's business.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
 import boto3
 import connexion

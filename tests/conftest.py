@@ -34,9 +34,12 @@ HTTP_USER = "tester"
 HTTP_PASS = "s3cret-for-tests"
 
 
-def wait_for_http(url, timeout=30):
+def wait_for_http(url, timeout=30, process=None):
+    """Waits until URL answers; gives up at once when PROCESS, the server, has ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise TimeoutError(f"the server of {url} ended with status {process.returncode}")
         try:
             requests.get(url, timeout=1)
             return
@@ -168,7 +171,7 @@ def serve(env, log=subprocess.DEVNULL):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(base + "/")
+        wait_for_http(base + "/", process=process)
         yield base
     finally:
         process.terminate()
@@ -235,16 +238,11 @@ def running_run_sh(env, timeout=300):
     )
     base = f"http://127.0.0.1:{env['PORT']}"
     try:
-        deadline = time.monotonic() + timeout
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                requests.get(base + "/", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        else:
+        try:
+            wait_for_http(base + "/", timeout, process)
+        except TimeoutError as error:
             output = process.communicate(timeout=10)[0] if process.poll() is not None else ""
-            raise AssertionError(f"run.sh did not serve {base}:\n{output}")
+            raise AssertionError(f"run.sh did not serve {base} ({error}):\n{output}") from None
         yield base, process
     finally:
         if process.poll() is None:

@@ -341,6 +341,15 @@ def test_update_without_a_code_change_uploads_the_same_bytes(updates):
         assert HTTP_PASS not in result.stdout + result.stderr
 
 
+def test_zappa_progress_shows_without_its_misleading_lines(history, updates):
+    _, results = updates
+    for result in (history[0]["create"], *results):
+        assert "Calling " in result.stderr  # Zappa's own progress stays
+        assert "Package created:" not in result.stderr  # a temporary file's size
+        assert "deployment is live" not in result.stderr  # said before the environment is set
+        assert "Deployment complete!" not in result.stderr
+
+
 def test_updated_code_still_answers(updates, aws, aws_env, lambda_runtime_python):
     shas, _ = updates
     env = emulator_env(aws_env["AWS_ENDPOINT_URL"])

@@ -40,4 +40,5 @@ def test_run_sh_serves_the_catalogue_and_stops_everything_on_ctrl_c(run_sh):
     output, _ = process.communicate(timeout=30)
     assert "read 4000, written 3990, skipped 10" in output
     assert "Swagger UI" in output
+    assert "Warning" not in output, "run.sh printed a warning that is not the user's business"
     assert not port_is_open(db_port), "run.sh left its DynamoDB emulator running"
