@@ -224,6 +224,14 @@ rest_api_ids() {
         --query "items[?name=='$FUNCTION'].id" --output text
 }
 
+# stage_url API_ID: the public base URL of the REST API's stage $STAGE; clients append
+# /watch/{sku}. (A custom domain's is https://<domain>/info/v2: create_custom_domain.sh.)
+stage_url() {
+    local domain="amazonaws.com"
+    [[ "$AWS_REGION" == cn-* ]] && domain="amazonaws.com.cn"
+    printf 'https://%s.execute-api.%s.%s/%s\n' "$1" "$AWS_REGION" "$domain" "$STAGE"
+}
+
 # ensure_tools_venv: .venv, with what run.sh, the deploy scripts and tools/ need.
 ensure_tools_venv() {
     ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-tools.txt" "$PYTHON"

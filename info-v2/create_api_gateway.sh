@@ -4,9 +4,11 @@
 # Publishes the service: imports info_openapi_v2.yaml into API Gateway as a REST API whose
 # two operations call the Lambda function of create_lambdas.sh through a Lambda proxy
 # integration (AWS_PROXY), lets API Gateway invoke that function (from this API only),
-# deploys the stage $STAGE and prints the public base URL:
-#     https://<api-id>.execute-api.<region>.amazonaws.com/<stage>/info/v2
-# The URL is also written to build/endpoint-<stage>.txt at the top of the repository.
+# deploys the stage $STAGE and prints the public base URL, the stage URL:
+#     https://<api-id>.execute-api.<region>.amazonaws.com/<stage>
+# Clients append /watch/{sku} to it: the API's resources are relative to the spec's base path
+# /info/v2, which a custom domain puts in front (create_custom_domain.sh:
+# https://<domain>/info/v2/watch/{sku}). The URL is also written to build/endpoint-<stage>.txt at the top of the repository.
 # Before any AWS call it checks that API Gateway will import the rendered spec (see
 # gateway_document.py). The API's own errors (unknown route: 404, throttling: 429, Lambda
 # failure, timeout...) are application/problem+json gateway responses, and the stage is
@@ -164,8 +166,7 @@ main() {
     # The permission belongs to what API Gateway invokes: with SnapStart, the alias.
     QUALIFIER=()
     [[ "$SNAP_START" == off ]] || QUALIFIER=(--qualifier "$SNAPSTART_ALIAS")
-    local base_path lambda_arn partition document api_id url domain="amazonaws.com"
-    base_path="$(gateway_document --base-path)"
+    local lambda_arn partition document api_id url
     lambda_arn="$(invoked_arn)"
     partition="$(cut -d: -f2 <<<"$lambda_arn")"
 
@@ -185,8 +186,7 @@ main() {
         --description "create_api_gateway.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)" >/dev/null
     throttle_stage "$api_id"
 
-    [[ "$AWS_REGION" == cn-* ]] && domain="amazonaws.com.cn"
-    url="https://$api_id.execute-api.$AWS_REGION.$domain/$STAGE$base_path"
+    url="$(stage_url "$api_id")"
     printf '%s\n' "$url" >"$BUILD_DIR/endpoint-$STAGE.txt"
     say "endpoint written to $BUILD_DIR/endpoint-$STAGE.txt"
     printf '%s\n' "$url"

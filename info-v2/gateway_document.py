@@ -7,9 +7,12 @@
     gateway_document.py --gateway-responses
 
 The contract stays the single source of the routes. The rendered document differs from it in:
-- every path carries the base path of `servers[0].url` (`/info/v2/watch/{sku}`), so the
-  resources are the same on AWS (imported with basepath=ignore) and on moto (which ignores
-  basepath), and the public URL is `<invoke URL>/info/v2/watch/{sku}` like the app's;
+- nothing, in the paths: the resources are relative to the base path of `servers[0].url`
+  (`/watch/{sku}`, as AWS's import with basepath=ignore gives them), because a custom
+  domain's base path mapping (`info/v2`, create_custom_domain.sh) strips that prefix before
+  resources are matched. The public base URL is the stage URL `<invoke URL>/<stage>` or
+  `https://<domain>/info/v2`, and clients append `/watch/{sku}` to either, as they do to the
+  app's `http://localhost:1080/info/v2`;
 - every operation gets a Lambda proxy integration (AWS_PROXY) with the function;
 - `security` and `securitySchemes` are dropped: the gateway has no authorizer, the app checks
   basic auth itself, so the Authorization header must pass through untouched;
@@ -272,7 +275,6 @@ def check_importable(document):
 
 def gateway_document(spec, lambda_arn, region, api_name=None):
     uri = integration_uri(lambda_arn, region)
-    prefix = base_path(spec)
     document = copy.deepcopy(spec)
     document.pop("security", None)
     document["paths"] = {}
@@ -286,7 +288,7 @@ def gateway_document(spec, lambda_arn, region, api_name=None):
                 "uri": uri,
                 "passthroughBehavior": "when_no_match",
             }
-        document["paths"][prefix + path] = item
+        document["paths"][path] = item
     document.get("components", {}).pop("securitySchemes", None)
     document = supported_subset(document)
     if api_name:
@@ -307,7 +309,7 @@ def parse_args(argv):
         "--check", action="store_true", help="only check that API Gateway would import it"
     )
     parser.add_argument(
-        "--base-path", action="store_true", help="only print the base path (like /info/v2)"
+        "--base-path", action="store_true", help="only print the base path (like /info/v2): the custom domain's mapping key"
     )
     parser.add_argument(
         "--gateway-responses",

@@ -193,15 +193,24 @@ app.add_middleware(SpecRoutesOnly, position=MiddlewarePosition.BEFORE_SECURITY)
 
 async def lambda_app(scope, receive, send):
     """The app as Zappa's ASGI handler calls it on Lambda, with the two parts of the request
-    that Zappa 0.63 leaves out of its ASGI scope: the API Gateway stage in path (Starlette's
-    router needs it whenever root_path holds it) and the Content-Length of the body (without
-    it Connexion finds no body to validate). Zappa hands over the whole body in one message."""
+    that Zappa 0.63 leaves out of its ASGI scope:
+    - the base path in path. API Gateway sends `/watch/X` through the stage URL and
+      `/info/v2/watch/X` through a custom domain whose base path mapping is info/v2; Zappa's
+      `base_path` setting (zappa_settings.json) strips it from the second and puts it in
+      root_path for both. The app's routes carry it (the spec's servers URL), as under
+      uvicorn, so it goes back into path, with nothing left in root_path for Starlette's
+      router to strip;
+    - the Content-Length of the body (without it Connexion finds no body to validate).
+    Zappa hands over the whole body in one message."""
     message = await receive()
     length = str(len(message.get("body", b""))).encode()
     headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
-    scope = {**scope, "headers": [*headers, (b"content-length", length)]}
-    if scope.get("root_path") and not scope["path"].startswith(scope["root_path"]):
-        scope["path"] = scope["root_path"] + scope["path"]
+    scope = {
+        **scope,
+        "headers": [*headers, (b"content-length", length)],
+        "path": scope.get("root_path", "") + scope["path"],
+        "root_path": "",
+    }
     replayed = False
 
     async def receive_once_more():

@@ -92,10 +92,10 @@ RULES = {
         "#/components/schemas/Sku: 'example'",
     ),
     "response header example": (
-        lambda d: d["paths"]["/info/v2/watch/{sku}"]["get"]["responses"]["200"]["headers"][
+        lambda d: d["paths"]["/watch/{sku}"]["get"]["responses"]["200"]["headers"][
             "Cache-Control"
         ]["schema"].update(example="max-age=3600"),
-        "#/paths/~1info~1v2~1watch~1{sku}/get/responses/200/headers/Cache-Control/schema: "
+        "#/paths/~1watch~1{sku}/get/responses/200/headers/Cache-Control/schema: "
         "'example'",
     ),
     "exclusiveMinimum": (
@@ -123,7 +123,7 @@ RULES = {
         "model name 'Watch_v2' is not alphanumeric",
     ),
     "path segment": (
-        lambda d: d["paths"].update({"/info/v2/watch/{sku}:history": {}}),
+        lambda d: d["paths"].update({"/watch/{sku}:history": {}}),
         "segment '{sku}:history' may hold only",
     ),
     "top-level security": (
@@ -239,3 +239,9 @@ def test_create_api_gateway_refuses_a_bad_throttle_limit_before_any_aws_call(
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert f"{variable} must be a whole number" in lines[0]
+
+
+def test_resources_are_relative_to_the_base_path_the_custom_domain_maps(rendered):
+    """A base path mapping (info/v2) strips its prefix before resources are matched."""
+    assert set(rendered["paths"]) == set(SPEC["paths"]) == {"/watch", "/watch/{sku}"}
+    assert render("--base-path").stdout.strip() == "/info/v2"

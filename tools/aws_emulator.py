@@ -8,9 +8,11 @@ to try the deploy scripts without an AWS account:
     export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=testing ...
     info-v2/initialize_dynamodb.sh && info-v2/create_lambdas.sh && ...
 
-It fills two gaps of moto 5.2.5: ListFunctionUrlConfigs, which `zappa update` calls, and the
+It fills gaps of moto 5.2.5: ListFunctionUrlConfigs, which `zappa update` calls, the
 download of a function's package from get-function's Code.Location (rollback.sh reads
-old versions there too). moto cannot run Lambda code (that needs Docker);
+old versions there too), and custom domains as create_custom_domain.sh uses them (an API
+mapping to a REST API, ACM's DNS validation; see custom_domains_as_on_aws and
+acm_validates_through_route53). moto cannot run Lambda code (that needs Docker);
 tools/local_gateway.py runs the stored package instead.
 
 moto is more lenient than AWS. `faults` (off by default) adds, on request, faults AWS has:
@@ -23,6 +25,7 @@ Tests switch them on with `with faults.injected(...)`; from a terminal, use the 
 """
 
 import argparse
+import hashlib
 import io
 import json
 import logging
@@ -102,6 +105,113 @@ def store_function_code_in_s3():
             s3.put_object(bucket, self.code["S3Key"], self.code_bytes)
 
     LambdaFunction._set_function_code = set_and_store_function_code
+
+
+def custom_domains_as_on_aws():
+    """API Gateway custom domain names (apigatewayv2) as AWS has them, where moto differs.
+
+    - An API mapping may point at a REST API (API Gateway V1) and one of its stages: custom
+      domains are shared by both APIs, and multi-level base paths such as `info/v2` exist in
+      V2's API only. moto looks the id up among V2 APIs and answers NotFound.
+    - A multi-level mapping key needs a REGIONAL domain with the TLS_1_2 security policy, and
+      a second mapping of the same key on a domain is a ConflictException; AWS refuses both,
+      moto does not (it replaces the mapping). (moto already refuses a multi-level base path
+      in V1's create-base-path-mapping, as AWS does.)
+    - A new domain gets what AWS gives it: the regional domain name and hosted zone id that
+      an alias record points at, and the status AVAILABLE.
+    - Deleting a domain with mappings fails in moto (it deletes from a dict it iterates).
+    """
+    from moto.apigateway.models import apigateway_backends
+    from moto.apigatewayv2 import models
+    from moto.apigatewayv2.exceptions import APIGatewayV2Error, BadRequestException
+
+    backend_class = models.ApiGatewayV2Backend
+    create_api_mapping = backend_class.create_api_mapping
+    create_domain_name = backend_class.create_domain_name
+    delete_domain_name = backend_class.delete_domain_name
+
+    def create_api_mapping_to_rest_apis(self, api_id, api_mapping_key, domain_name, stage):
+        if any(
+            (mapping.domain_name, mapping.api_mapping_key) == (domain_name, api_mapping_key)
+            for mapping in self.api_mappings.values()
+        ):
+            error = APIGatewayV2Error("ConflictException", "API mapping already exists.")
+            error.code = 409
+            raise error
+        if "/" in api_mapping_key and domain_name in self.domain_names:
+            for configuration in self.domain_names[domain_name].domain_name_configurations:
+                if (configuration.get("endpointType"), configuration.get("securityPolicy")) != (
+                    "REGIONAL",
+                    "TLS_1_2",
+                ):
+                    raise BadRequestException(
+                        "Multi-level base path mapping is only supported for REGIONAL domain "
+                        "names with TLS 1.2 security policy."
+                    )
+        rest_apis = apigateway_backends[self.account_id][self.region_name].apis
+        if api_id not in rest_apis or api_id in self.apis:
+            return create_api_mapping(self, api_id, api_mapping_key, domain_name, stage)
+        if stage not in rest_apis[api_id].stages:
+            raise BadRequestException(f"Invalid stage identifier specified: {stage}")
+        # moto's own checks of the key look the id up among V2 APIs: a placeholder for them.
+        self.apis[api_id] = None
+        try:
+            return create_api_mapping(self, api_id, api_mapping_key, domain_name, stage)
+        finally:
+            del self.apis[api_id]
+
+    def create_regional_domain_name(self, domain_name, domain_name_configurations, **others):
+        suffix = hashlib.sha256(domain_name.encode()).hexdigest()[:10]
+        for configuration in domain_name_configurations:
+            configuration.setdefault("endpointType", "REGIONAL")
+            configuration.setdefault(
+                "apiGatewayDomainName", f"d-{suffix}.execute-api.{self.region_name}.amazonaws.com"
+            )
+            configuration.setdefault("hostedZoneId", "Z1UJRXOUMOOFQ8")
+            configuration.setdefault("domainNameStatus", "AVAILABLE")
+        return create_domain_name(self, domain_name, domain_name_configurations, **others)
+
+    def delete_domain_name_and_its_mappings(self, domain_name):
+        for mapping_id, mapping in list(self.api_mappings.items()):
+            if mapping.domain_name == domain_name:
+                del self.api_mappings[mapping_id]
+        return delete_domain_name(self, domain_name)
+
+    backend_class.create_api_mapping = create_api_mapping_to_rest_apis
+    backend_class.create_domain_name = create_regional_domain_name
+    backend_class.delete_domain_name = delete_domain_name_and_its_mappings
+
+
+def acm_validates_through_route53():
+    """An ACM certificate validated by DNS is issued once its validation CNAME record is in a
+    Route 53 hosted zone of the account, as on AWS (where ACM then looks it up in DNS); moto
+    issues every certificate 60 seconds after the request, whatever DNS holds."""
+    from moto.acm.models import CertBundle
+    from moto.route53.models import route53_backends
+
+    def check(self):
+        if self.type != "AMAZON_ISSUED" or self.status != "PENDING_VALIDATION":
+            return
+        partition, account_id = self.arn.split(":")[1], self.arn.split(":")[4]
+        records = {
+            (record.name.rstrip(".").lower(), value.rstrip(".").lower())
+            for zone in route53_backends[account_id][partition].zones.values()
+            for record in zone.rrsets
+            if record.type == "CNAME"
+            for value in record.records
+        }
+        options = self.describe()["Certificate"]["DomainValidationOptions"]
+        wanted = {
+            (
+                option["ResourceRecord"]["Name"].rstrip(".").lower(),
+                option["ResourceRecord"]["Value"].rstrip(".").lower(),
+            )
+            for option in options
+        }
+        if wanted <= records:
+            self.status = "ISSUED"
+
+    CertBundle.check = check
 
 
 class Faults:
@@ -225,6 +335,8 @@ def start(port=None):
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     add_list_function_url_configs()
     store_function_code_in_s3()
+    custom_domains_as_on_aws()
+    acm_validates_through_route53()
     server = EmulatorServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server, f"http://127.0.0.1:{port}"
