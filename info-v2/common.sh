@@ -232,6 +232,28 @@ stage_url() {
     printf 'https://%s.execute-api.%s.%s/%s\n' "$1" "$AWS_REGION" "$domain" "$STAGE"
 }
 
+# hosted_zone_of NAME: the public Route 53 hosted zone that holds NAME's records (the longest
+# zone name that NAME ends with); sets ZONE_ID and ZONE_NAME, or returns 1 when none exists.
+hosted_zone_of() {
+    local name="${1%.}." zones id zone
+    # shellcheck disable=SC2016  # JMESPath's literal `false`, not a command
+    zones="$(aws_list "list Route 53 hosted zones" route53 list-hosted-zones \
+        --query 'HostedZones[?Config.PrivateZone==`false`].[Id, Name]' --output text)" || exit 1
+    ZONE_ID="" ZONE_NAME=""
+    while read -r id zone; do
+        if [[ "$name" == "$zone" || "$name" == *".$zone" ]] && ((${#zone} > ${#ZONE_NAME})); then
+            ZONE_ID="${id##*/}" ZONE_NAME="$zone"
+        fi
+    done < <(paste - - <<<"$zones")
+    [[ -n "$ZONE_ID" ]]
+}
+
+# record_change ACTION RECORD_SET_JSON: the change batch of one UPSERT or DELETE, for
+# `aws route53 change-resource-record-sets --change-batch`.
+record_change() {
+    printf '{"Changes": [{"Action": "%s", "ResourceRecordSet": %s}]}\n' "$1" "$2"
+}
+
 # ensure_tools_venv: .venv, with what run.sh, the deploy scripts and tools/ need.
 ensure_tools_venv() {
     ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-tools.txt" "$PYTHON"

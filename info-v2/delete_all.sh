@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Usage: info-v2/delete_all.sh [--delete-table] [--help]
+# Usage: info-v2/delete_all.sh [--delete-table] [--delete-certificate] [--help]
 #
 # Removes what the deploy scripts created for the stage $STAGE, in this order:
+#   the custom domain of create_custom_domain.sh (found by its tag deployment=<function>):
+#   its API mappings to the REST API, then the domain and its alias record in Route 53, unless
+#   other APIs are still mapped to it (then it stays, with a line saying so);
 #   the REST API named like the function (its stage first), API Gateway's permission to
 #   invoke the function, the Lambda function, its log group /aws/lambda/<function>, any
 #   Zappa keep-warm rule, the execution role with its policies, and the local build files
 #   (build/<function>.zip, build/api-<stage>.json, build/endpoint-<stage>.txt).
-# The DynamoDB table and its data stay, unless --delete-table is given.
+# The DynamoDB table and its data stay, unless --delete-table is given. So does the domain's
+# ACM certificate, which a later create_custom_domain.sh reuses without waiting for
+# validation, unless --delete-certificate is given; its DNS validation record stays with it,
+# since ACM renews the certificate through that record.
 # It asks no confirmation: the name says what it does. It prints each part it removes, and
 # "already gone" for parts that do not exist, so it can be run again at any time.
 #
-# Options: --delete-table  also delete the table $DYNAMODB_TABLE and every watch in it.
+# Options: --delete-table        also delete the table $DYNAMODB_TABLE and every watch in it.
+#          --delete-certificate  also delete the ACM certificate of the custom domain (tagged
+#                                deployment=<function>) and its validation record.
 # Environment: STAGE, DYNAMODB_TABLE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (common.sh).
 set -euo pipefail
 # shellcheck source=common.sh
@@ -18,12 +26,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 handle_help "$@"
 
 DELETE_TABLE=false
+DELETE_CERTIFICATE=false
 FAILED=0
 
 parse_args() {
     while (($# > 0)); do
         case "$1" in
         --delete-table) DELETE_TABLE=true ;;
+        --delete-certificate) DELETE_CERTIFICATE=true ;;
         *) die "unknown argument '$1'; see --help" ;;
         esac
         shift
@@ -43,6 +53,67 @@ remove() {
         warn "cannot remove $what: $(last_line "$output")"
         FAILED=$((FAILED + 1))
     fi
+}
+
+# remove_record NAME TYPE: the record set NAME (of TYPE) from the hosted zone that holds it.
+remove_record() {
+    local name="${1%.}." record
+    if ! hosted_zone_of "$name"; then
+        say "$2 record $name: already gone (no hosted zone holds it)"
+        return
+    fi
+    record="$(aws_call "read the records of zone $ZONE_NAME" route53 list-resource-record-sets \
+        --hosted-zone-id "$ZONE_ID" --query "ResourceRecordSets[?Name=='$name' && Type=='$2'] | [0]" \
+        --output json)" || exit 1
+    if [[ "$record" == null ]]; then
+        say "$2 record $name: already gone"
+        return
+    fi
+    remove "$2 record $name from zone $ZONE_NAME" aws route53 change-resource-record-sets \
+        --hosted-zone-id "$ZONE_ID" --change-batch "$(record_change DELETE "$record")"
+}
+
+# remove_custom_domains: each custom domain tagged for this deployment: its mappings to our
+# REST API, then the domain and its alias record if no other API is mapped to it.
+remove_custom_domains() {
+    local api_ids name mappings mapping_id api_id others
+    api_ids=" $(rest_api_ids | tr '\n' ' ') "
+    for name in $(aws_list "list custom domains" apigatewayv2 get-domain-names \
+        --query "Items[?Tags.deployment=='$FUNCTION'].DomainName" --output text); do
+        mappings="$(aws_list "list the API mappings of $name" apigatewayv2 get-api-mappings \
+            --domain-name "$name" --query 'Items[].[ApiMappingId, ApiId]' --output text)" || exit 1
+        others=0
+        while read -r mapping_id api_id; do
+            [[ -n "$mapping_id" ]] || continue
+            if [[ "$api_ids" == *" $api_id "* ]]; then
+                remove "API mapping $mapping_id of $name" aws apigatewayv2 delete-api-mapping \
+                    --domain-name "$name" --api-mapping-id "$mapping_id"
+            else
+                others=$((others + 1))
+            fi
+        done < <(paste - - <<<"$mappings")
+        if ((others > 0)); then
+            say "kept custom domain $name: $others mapping(s) of other APIs use it"
+            continue
+        fi
+        remove_record "$name" A
+        remove "custom domain $name" aws apigatewayv2 delete-domain-name --domain-name "$name"
+    done
+}
+
+# remove_certificates: the ACM certificates tagged for this deployment, with their
+# validation records.
+remove_certificates() {
+    local arn record_name
+    for arn in $(aws_list "list ACM certificates" acm list-certificates \
+        --query 'CertificateSummaryList[].CertificateArn' --output text); do
+        [[ "$(aws_call "read the tags of $arn" acm list-tags-for-certificate --certificate-arn "$arn" \
+            --query "Tags[?Key=='deployment'].Value | [0]" --output text)" == "$FUNCTION" ]] || continue
+        record_name="$(aws_call "describe $arn" acm describe-certificate --certificate-arn "$arn" \
+            --query 'Certificate.DomainValidationOptions[0].ResourceRecord.Name' --output text)"
+        [[ "$record_name" == None ]] || remove_record "$record_name" CNAME
+        remove "certificate $arn" aws acm delete-certificate --certificate-arn "$arn"
+    done
 }
 
 remove_rest_apis() {
@@ -111,6 +182,12 @@ main() {
     deployment_names
     say "removing stage $STAGE of the service from $AWS_REGION (account $ACCOUNT_ID)"
 
+    remove_custom_domains
+    if "$DELETE_CERTIFICATE"; then
+        remove_certificates
+    else
+        say "kept the custom domain's certificate, if any (delete it too with --delete-certificate)"
+    fi
     remove_rest_apis
     remove "API Gateway's permission to invoke $FUNCTION" \
         aws lambda remove-permission --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID"

@@ -309,7 +309,9 @@ def parse_args(argv):
         "--check", action="store_true", help="only check that API Gateway would import it"
     )
     parser.add_argument(
-        "--base-path", action="store_true", help="only print the base path (like /info/v2): the custom domain's mapping key"
+        "--base-path",
+        action="store_true",
+        help="only print the base path (like /info/v2), the custom domain's mapping key",
     )
     parser.add_argument(
         "--gateway-responses",

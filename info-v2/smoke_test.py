@@ -2,9 +2,12 @@
 
     HTTP_USER=... HTTP_PASS=... python3 info-v2/smoke_test.py --url BASE_URL
 
-BASE_URL is what create_api_gateway.sh printed (also in build/endpoint-<stage>.txt), e.g.
-https://abc123.execute-api.us-east-1.amazonaws.com/dev/info/v2, or the local service,
-http://localhost:1080/info/v2. The table must hold watches.json (initialize_dynamodb.sh).
+BASE_URL is the URL the checks append /watch/{sku} to: the stage URL create_api_gateway.sh
+printed (also in build/endpoint-<stage>.txt), e.g.
+https://abc123.execute-api.us-east-1.amazonaws.com/dev, the custom domain's
+https://api-watches.my-domain.ch/info/v2 (create_custom_domain.sh), the local gateway's
+http://127.0.0.1:8080/dev, or the local service, http://localhost:1080/info/v2.
+The table must hold watches.json (initialize_dynamodb.sh).
 One line per check, PASS or FAIL; the exit status is 0 only when every check passed.
 It adds two watches whose sku starts with "SMOKE " (the API cannot delete them).
 
@@ -161,7 +164,12 @@ def parse_args(argv):
         description="Run the HTTP checks of the Watch Info Service against a base URL. "
         "Credentials come from HTTP_USER and HTTP_PASS."
     )
-    parser.add_argument("--url", required=True, help="base URL, ending in /info/v2")
+    parser.add_argument(
+        "--url",
+        required=True,
+        help="base URL: the stage URL (https://ID.execute-api.REGION.amazonaws.com/STAGE), "
+        "https://DOMAIN/info/v2 or http://localhost:1080/info/v2",
+    )
     parser.add_argument("--watches", default=str(WATCHES), help="the catalogue the table holds")
     parser.add_argument("--timeout", type=float, default=30, help="seconds per request")
     return parser.parse_args(argv)

@@ -57,7 +57,7 @@ show_table() {
 
 # show_api: the REST API, its stage, the public URL and the custom domains mapped to it.
 show_api() {
-    local api_id deployment updated base_path domain="amazonaws.com"
+    local api_id deployment updated
     api_id="$(rest_api_ids)" || exit 1
     api_id="${api_id%%$'\n'*}" # create_api_gateway.sh names the extra ones, if any
     if [[ -z "$api_id" ]]; then
@@ -72,25 +72,22 @@ show_api() {
     fi
     read -r deployment updated <<<"$AWS_FOUND"
     row stage "$STAGE: deployment $deployment, updated $updated"
-    base_path="$("$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --spec "$SPEC_FILE" --base-path)" ||
-        exit 1
-    [[ "$AWS_REGION" == cn-* ]] && domain="amazonaws.com.cn"
-    row "public URL" "https://$api_id.execute-api.$AWS_REGION.$domain/$STAGE$base_path"
+    row "public URL" "$(stage_url "$api_id")"
     custom_domains "$api_id"
 }
 
-# custom_domains API_ID: https://<domain>/<base path> of each mapping to our stage, or "none".
+# custom_domains API_ID: https://<domain>/<base path> of each API mapping to our stage (API
+# Gateway V2's mappings, which include V1's base path mappings), or "none".
 custom_domains() {
-    local api_id="$1" names name paths path urls=()
-    find_text "custom domain names" apigateway get-domain-names --query 'items[].domainName'
+    local api_id="$1" names name keys key urls=()
+    find_text "custom domain names" apigatewayv2 get-domain-names --query 'Items[].DomainName'
     read -r -a names <<<"$AWS_FOUND"
     for name in "${names[@]}"; do
-        find_text "base path mappings of $name" apigateway get-base-path-mappings \
-            --domain-name "$name" --query "items[?restApiId=='$api_id' && stage=='$STAGE'].basePath"
-        read -r -a paths <<<"$AWS_FOUND"
-        for path in "${paths[@]}"; do
-            [[ "$path" == "(none)" ]] && path=""
-            urls+=("https://$name/$path")
+        find_text "API mappings of $name" apigatewayv2 get-api-mappings --domain-name "$name" \
+            --query "Items[?ApiId=='$api_id' && Stage=='$STAGE'].ApiMappingKey"
+        read -r -a keys <<<"$AWS_FOUND"
+        for key in "${keys[@]}"; do
+            urls+=("https://$name/$key")
         done
     done
     row "custom domain" "${urls[*]:-none}"

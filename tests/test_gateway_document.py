@@ -92,11 +92,10 @@ RULES = {
         "#/components/schemas/Sku: 'example'",
     ),
     "response header example": (
-        lambda d: d["paths"]["/watch/{sku}"]["get"]["responses"]["200"]["headers"][
-            "Cache-Control"
-        ]["schema"].update(example="max-age=3600"),
-        "#/paths/~1watch~1{sku}/get/responses/200/headers/Cache-Control/schema: "
-        "'example'",
+        lambda d: d["paths"]["/watch/{sku}"]["get"]["responses"]["200"]["headers"]["Cache-Control"][
+            "schema"
+        ].update(example="max-age=3600"),
+        "#/paths/~1watch~1{sku}/get/responses/200/headers/Cache-Control/schema: 'example'",
     ),
     "exclusiveMinimum": (
         lambda d: schemas(d)["Watch"]["properties"]["year"].update(exclusiveMinimum=True),
