@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import HTTP_PASS, HTTP_USER, REGION, REPO, WATCHES, run_script
 from lambda_runtime import LambdaRunner, emulator_env, function_code
-from local_gateway import basic_auth, proxy_event
+from local_gateway import basic_auth, custom_domain_event, proxy_event
 from werkzeug.security import check_password_hash
 
 FUNCTION = "watch-info-dev"
@@ -26,6 +26,10 @@ ROLE = "watch-info-dev-lambda"
 ACCOUNT = "123456789012"
 TABLE = "project1"
 BASE = "/info/v2"
+DOMAIN = "api-watches.example.test"
+# How a request reaches the function (see local_gateway.py): through the stage URL the event's
+# path is /watch/X, through the custom domain (base path mapping info/v2) /info/v2/watch/X.
+SHAPES = ["stage URL", "custom domain"]
 AUTH = {"Authorization": basic_auth(HTTP_USER, HTTP_PASS)}
 NEW_WATCH = {
     "sku": "TEST-LAMBDA.01",
@@ -104,12 +108,19 @@ def catalogue_samples():
     return cleaned(clean), cleaned(messy)
 
 
-def event(method, path, headers, body=None):
-    """The Lambda proxy event of METHOD BASE+PATH, with BODY as JSON."""
+def event(method, path, headers, body=None, shape="stage URL"):
+    """The Lambda proxy event of METHOD PATH (relative to the base path), with BODY as JSON,
+    as a request through the stage URL or through the custom domain makes it."""
     if body is not None:
         headers = {**headers, "Content-Type": "application/json"}
         body = json.dumps(body)
-    return proxy_event(httpMethod=method, path=BASE + path, headers=headers, body=body)
+    resource = "/watch/{sku}" if path.count("/") == 2 else path
+    stage_event = proxy_event(
+        httpMethod=method, path=path, resource=resource, headers=headers, body=body
+    )
+    return (
+        custom_domain_event(stage_event, DOMAIN, BASE) if shape == "custom domain" else stage_event
+    )
 
 
 def watch_body(response):
@@ -271,24 +282,27 @@ def test_package_holds_the_app_and_runtime_dependencies_only(function, aws):
     assert top_level & TOOLS == set()
 
 
-def test_get_existing_watches(function):
+@pytest.mark.parametrize("shape", SHAPES)
+def test_get_existing_watches(function, shape):
     for watch in catalogue_samples():
-        response = function.invoke(event("GET", f"/watch/{watch['sku']}", AUTH))
+        response = function.invoke(event("GET", f"/watch/{watch['sku']}", AUTH, shape=shape))
         assert response["statusCode"] == 200, response
         assert watch_body(response) == watch
         assert response["headers"]["cache-control"] == "max-age=3600"
 
 
-def test_get_missing_watch(function):
-    response = function.invoke(event("GET", "/watch/NO-SUCH-SKU", AUTH))
+@pytest.mark.parametrize("shape", SHAPES)
+def test_get_missing_watch(function, shape):
+    response = function.invoke(event("GET", "/watch/NO-SUCH-SKU", AUTH, shape=shape))
     assert response["statusCode"] == 404
 
 
-def test_post_then_get(function):
-    response = function.invoke(event("POST", "/watch", AUTH, NEW_WATCH))
+@pytest.mark.parametrize("shape", SHAPES)
+def test_post_then_get(function, shape):
+    response = function.invoke(event("POST", "/watch", AUTH, NEW_WATCH, shape=shape))
     assert response["statusCode"] == 200, response
     assert watch_body(response) == NEW_WATCH
-    response = function.invoke(event("GET", f"/watch/{NEW_WATCH['sku']}", AUTH))
+    response = function.invoke(event("GET", f"/watch/{NEW_WATCH['sku']}", AUTH, shape=shape))
     assert response["statusCode"] == 200
     assert watch_body(response) == NEW_WATCH
 

@@ -18,13 +18,14 @@ import pytest
 import requests
 from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, run_script
 from lambda_runtime import LambdaRunner, emulator_env, function_code
-from local_gateway import basic_auth, proxy_event
+from local_gateway import basic_auth, custom_domain_event, proxy_event
 from test_lambda import code_sha, one_line_error
 
 FUNCTION = "watch-info-dev"
 LOG_GROUP = f"/aws/lambda/{FUNCTION}"
 STREAM = "2026/11/29/[$LATEST]0123456789abcdef"
 AUTH = {"Authorization": basic_auth(HTTP_USER, HTTP_PASS)}
+DOMAIN = "api-watches.example.test"
 LINE_KEYS = {"request_id", "method", "path", "operation", "status", "duration_ms"}
 
 
@@ -49,7 +50,7 @@ def request_lines(text):
 def lambda_event(method, path, body=None, sku=None):
     """API Gateway's proxy event for METHOD PATH, with a request id of its own."""
     headers = {**AUTH, "Content-Type": "application/json"} if body else AUTH
-    resource = "/info/v2/watch/{sku}" if sku else "/info/v2/watch"
+    resource = "/watch/{sku}" if sku else "/watch"
     context = {"requestId": str(uuid.uuid4()), "httpMethod": method, "resourcePath": resource}
     return proxy_event(
         httpMethod=method,
@@ -123,15 +124,18 @@ def test_status_shows_the_deployment_on_one_screen(deployed, aws, aws_env):
     assert rows["custom domain"] == "none"
     assert result.stderr == ""
 
-    # API Gateway V1 (and moto) map one-level base paths only; info/v2 needs V2's API mappings,
-    # which moto 5.2.5 cannot point at a REST API.
-    apigateway = aws("apigateway")
-    apigateway.create_domain_name(domainName="api.example.test", regionalCertificateArn="arn:x")
-    apigateway.create_base_path_mapping(
-        domainName="api.example.test", restApiId=api["id"], stage="dev", basePath="watches"
+    # What create_custom_domain.sh makes (tests/test_pipeline.py runs it): an API mapping of
+    # API Gateway V2, which alone takes a multi-level base path such as info/v2.
+    apigatewayv2 = aws("apigatewayv2")
+    configuration = {"EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}
+    apigatewayv2.create_domain_name(
+        DomainName=DOMAIN, DomainNameConfigurations=[{**configuration, "CertificateArn": "arn:x"}]
+    )
+    apigatewayv2.create_api_mapping(
+        DomainName=DOMAIN, ApiId=api["id"], Stage="dev", ApiMappingKey="info/v2"
     )
     result = run_script("status.sh", env=aws_env)
-    assert "custom domain  https://api.example.test/watches\n" in result.stdout
+    assert f"custom domain  https://{DOMAIN}/info/v2\n" in result.stdout
 
 
 def test_logs_without_a_log_group_says_so_in_one_line(deployed, aws_env):
@@ -143,8 +147,10 @@ def test_logs_without_a_log_group_says_so_in_one_line(deployed, aws_env):
 def lambda_log(deployed, aws, aws_env):
     """A GET and a POST through the deployed package; (their events, the function's output)."""
     watch = new_watch()
-    post = lambda_event("POST", "/info/v2/watch", body=watch)
-    get = lambda_event("GET", f"/info/v2/watch/{watch['sku']}", sku=watch["sku"])
+    post = lambda_event("POST", "/watch", body=watch)
+    get = custom_domain_event(
+        lambda_event("GET", f"/watch/{watch['sku']}", sku=watch["sku"]), DOMAIN, "/info/v2"
+    )
     env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
     with LambdaRunner(aws, FUNCTION, env) as function:
         assert function.invoke(post)["statusCode"] == 200
@@ -169,6 +175,10 @@ def test_request_log_lines_from_the_lambda_package_carry_api_gateways_request_id
         200,
     )
     assert set(get_line) == set(post_line) == LINE_KEYS
+    # The POST came through the stage URL, the GET through the custom domain: each line
+    # shows the path under the base path, as the local server's lines do.
+    assert post_line["path"] == "/info/v2/watch"
+    assert get_line["path"] == f"/info/v2/watch/{watch['sku']}"
     assert watch["dial_color"] not in output and HTTP_PASS not in output
     assert AUTH["Authorization"].split()[1] not in output
 
@@ -222,7 +232,7 @@ def test_rollback_restores_the_code_before_the_last_update(deployed, aws, aws_en
     env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
     with LambdaRunner(aws, FUNCTION, env) as function:
         assert function.code_sha256 == before
-        answer = function.invoke(lambda_event("GET", "/info/v2/watch/CAL5185B", sku="CAL5185B"))
+        answer = function.invoke(lambda_event("GET", "/watch/CAL5185B", sku="CAL5185B"))
         assert answer["statusCode"] == 200
 
     run_script("rollback.sh", env=aws_env)  # a rollback of the rollback

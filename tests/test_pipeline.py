@@ -27,6 +27,8 @@ STAGE = "dev"
 FUNCTION = "watch-info-dev"
 ROLE = "watch-info-dev-lambda"
 ACCOUNT = "123456789012"
+DOMAIN = "api-watches.my-domain.test"
+ZONE = "my-domain.test"
 
 
 def rest_apis(aws):
@@ -135,7 +137,7 @@ def test_rest_api_is_imported_from_the_spec_with_lambda_proxy_integrations(deplo
     assert api["name"] == FUNCTION
     function_arn = aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
     methods = routes(aws, api["id"])
-    assert set(methods) == {("/info/v2/watch", "POST"), ("/info/v2/watch/{sku}", "GET")}
+    assert set(methods) == {("/watch", "POST"), ("/watch/{sku}", "GET")}
     for method in methods.values():
         integration = method["methodIntegration"]
         assert integration["type"].upper() == "AWS_PROXY"
@@ -158,9 +160,7 @@ def test_stage_is_deployed_without_cache_and_the_endpoint_is_printed_and_saved(
     assert stage["stageName"] == STAGE
     assert stage["deploymentId"] in {deployment["id"] for deployment in deployments}
     assert not stage.get("cacheClusterEnabled")
-    assert deployed.url == (
-        f"https://{deployed.api_id}.execute-api.{REGION}.amazonaws.com/{STAGE}/info/v2"
-    )
+    assert deployed.url == f"https://{deployed.api_id}.execute-api.{REGION}.amazonaws.com/{STAGE}"
     endpoint_file = Path(aws_env["BUILD_DIR"]) / f"endpoint-{STAGE}.txt"
     assert endpoint_file.read_text().strip() == deployed.url
 
@@ -181,7 +181,7 @@ def test_smoke_test_passes_through_the_local_gateway_command(deployed, aws_env):
     with subprocess.Popen(command, env=aws_env, stdout=subprocess.PIPE, text=True) as gateway:
         try:
             url = gateway.stdout.readline().strip()
-            assert url.endswith(f"/{STAGE}/info/v2"), url
+            assert url.endswith(f"/{STAGE}"), url
             smoke = subprocess.run(
                 [sys.executable, str(INFO_DIR / "smoke_test.py"), "--url", url],
                 env={**os.environ, "HTTP_USER": HTTP_USER, "HTTP_PASS": HTTP_PASS},
@@ -241,8 +241,9 @@ def test_sku_that_needs_url_encoding_round_trips(gateway):
     status, _, body = client.get(sku)
     assert (status, json.loads(body)) == (200, watch)
     event = gateway.invocations[-1]
-    assert event["resource"] == "/info/v2/watch/{sku}"
-    assert event["path"] == "/info/v2/watch/" + quote(sku, safe="")
+    assert event["resource"] == "/watch/{sku}"
+    assert event["path"] == "/watch/" + quote(sku, safe="")
+    assert event["requestContext"]["path"] == f"/{STAGE}/watch/" + quote(sku, safe="")
     assert event["pathParameters"] == {"sku": sku}
 
 
@@ -264,14 +265,91 @@ def test_create_api_gateway_again_updates_the_same_api_and_repairs_it(
     assert result.stdout.strip() == deployed.url
     (api,) = rest_apis(aws)
     assert api["id"] == deployed.api_id
-    assert set(routes(aws, api["id"])) == {
-        ("/info/v2/watch", "POST"),
-        ("/info/v2/watch/{sku}", "GET"),
-    }
+    assert set(routes(aws, api["id"])) == {("/watch", "POST"), ("/watch/{sku}", "GET")}
     again = aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"]
     assert len(again) == len(deployments) + 1
     assert len(invoke_statements(aws)) == 1
     run_smoke_checks(gateway[1])
+
+
+def test_create_custom_domain_without_a_hosted_zone_says_so_in_one_line(deployed, aws, aws_env):
+    result = run_script("create_custom_domain.sh", "--domain", DOMAIN, env=aws_env, check=False)
+    assert f"no Route 53 hosted zone holds {DOMAIN}" in one_line_error(result)
+    assert aws("acm").list_certificates()["CertificateSummaryList"] == []
+    assert aws("apigatewayv2").get_domain_names()["Items"] == []
+
+
+@pytest.fixture(scope="module")
+def custom_domain(deployed, aws, aws_env):
+    """create_custom_domain.sh, twice, with the parent's zone in Route 53 (and a zone of a
+    shorter name, which must not be chosen); the zone's id and the two runs."""
+    route53 = aws("route53")
+    zone = route53.create_hosted_zone(Name=ZONE, CallerReference=str(uuid.uuid4()))
+    route53.create_hosted_zone(Name="test", CallerReference=str(uuid.uuid4()))
+    runs = [run_script("create_custom_domain.sh", "--domain", DOMAIN, env=aws_env) for _ in "12"]
+    return SimpleNamespace(zone_id=zone["HostedZone"]["Id"], runs=runs)
+
+
+def records(aws, zone_id):
+    """{(name without the final dot, type): record set} of a hosted zone."""
+    found = aws("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    return {(record["Name"].rstrip("."), record["Type"]): record for record in found}
+
+
+def test_create_custom_domain_twice_leaves_one_certificate_domain_mapping_and_alias(
+    custom_domain, deployed, aws
+):
+    assert [run.stdout for run in custom_domain.runs] == [f"https://{DOMAIN}/info/v2\n"] * 2
+    assert "reusing the certificate" in custom_domain.runs[1].stderr
+    (summary,) = aws("acm").list_certificates()["CertificateSummaryList"]
+    certificate = aws("acm").describe_certificate(CertificateArn=summary["CertificateArn"])
+    certificate = certificate["Certificate"]
+    assert (certificate["DomainName"], certificate["Status"]) == (DOMAIN, "ISSUED")
+    (domain,) = aws("apigatewayv2").get_domain_names()["Items"]
+    (configuration,) = domain["DomainNameConfigurations"]
+    assert domain["DomainName"] == DOMAIN
+    assert configuration["EndpointType"] == "REGIONAL"
+    assert configuration["SecurityPolicy"] == "TLS_1_2"
+    assert configuration["CertificateArn"] == certificate["CertificateArn"]
+    (mapping,) = aws("apigatewayv2").get_api_mappings(DomainName=DOMAIN)["Items"]
+    assert (mapping["ApiId"], mapping["Stage"], mapping["ApiMappingKey"]) == (
+        deployed.api_id,
+        STAGE,
+        "info/v2",
+    )
+    zone = records(aws, custom_domain.zone_id)
+    alias = zone[DOMAIN, "A"]["AliasTarget"]
+    assert alias["DNSName"].rstrip(".") == configuration["ApiGatewayDomainName"]
+    assert alias["HostedZoneId"] == configuration["HostedZoneId"]
+    validation = certificate["DomainValidationOptions"][0]["ResourceRecord"]
+    cname = zone[validation["Name"].rstrip("."), "CNAME"]
+    assert cname["ResourceRecords"] == [{"Value": validation["Value"]}]
+
+
+def test_the_custom_domain_and_the_stage_url_answer_with_the_same_watch(
+    custom_domain, deployed, gateway
+):
+    """Both URLs through the local gateway, each with the proxy event AWS sends for it."""
+    gateway, stage_url = gateway
+    domain_url = stage_url.removesuffix(deployed.base_path) + "/info/v2"
+    for base_url in (domain_url, stage_url):
+        response = requests.get(
+            f"{base_url}/watch/CAL5185B", auth=(HTTP_USER, HTTP_PASS), timeout=60
+        )
+        assert response.status_code == 200
+        assert response.json()["sku"] == "CAL5185B"
+    via_domain, via_stage = gateway.invocations[-2:]
+    assert via_domain["resource"] == via_stage["resource"] == "/watch/{sku}"
+    assert via_domain["path"] == via_domain["requestContext"]["path"] == "/info/v2/watch/CAL5185B"
+    assert via_domain["headers"]["Host"] == via_domain["requestContext"]["domainName"] == DOMAIN
+    assert via_stage["path"] == "/watch/CAL5185B"
+    assert via_stage["requestContext"]["path"] == f"/{STAGE}/watch/CAL5185B"
+    run_smoke_checks(domain_url)
+
+
+def test_status_shows_the_custom_domain(custom_domain, aws_env):
+    result = run_script("status.sh", env=aws_env)
+    assert f"custom domain  https://{DOMAIN}/info/v2\n" in result.stdout
 
 
 def test_an_invalid_spec_leaves_the_deployed_api_untouched(deployed, aws, aws_env, spec_errors):
@@ -286,7 +364,9 @@ def test_an_invalid_spec_leaves_the_deployed_api_untouched(deployed, aws, aws_en
     assert aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"] == deployments
 
 
-def test_teardown_removes_everything_but_the_table(deployed, aws, aws_env):
+def test_teardown_removes_everything_but_the_table_and_the_certificate(
+    deployed, custom_domain, aws, aws_env
+):
     # Lambda creates the function's log group on its first run; the emulator never runs it.
     aws("logs").create_log_group(logGroupName=f"/aws/lambda/{FUNCTION}")
     result = run_script("delete_all.sh", env=aws_env)
@@ -303,6 +383,21 @@ def test_teardown_removes_everything_but_the_table(deployed, aws, aws_env):
     item = aws("dynamodb").get_item(TableName="project1", Key={"sku": {"S": "CAL5185B"}})
     assert "Item" in item
     assert "kept DynamoDB table project1" in result.stderr
+    assert aws("apigatewayv2").get_domain_names()["Items"] == []
+    zone = records(aws, custom_domain.zone_id)
+    assert (DOMAIN, "A") not in zone
+    (summary,) = aws("acm").list_certificates()["CertificateSummaryList"]
+    assert summary["DomainName"] == DOMAIN
+    # ACM renews the kept certificate through its validation record: that stays too.
+    assert [kind for name, kind in zone if name.endswith(DOMAIN)] == ["CNAME"]
+
+
+def test_teardown_with_delete_certificate_removes_it_and_its_validation_record(
+    custom_domain, aws, aws_env
+):
+    run_script("delete_all.sh", "--delete-certificate", env=aws_env)
+    assert aws("acm").list_certificates()["CertificateSummaryList"] == []
+    assert [name for name, _ in records(aws, custom_domain.zone_id) if DOMAIN in name] == []
 
 
 def test_teardown_with_delete_table_removes_the_table_too(aws, aws_env):

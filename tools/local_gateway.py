@@ -2,23 +2,28 @@
 
     tools/local_gateway.sh [--port 8080] [--endpoint URL | --api-id ID --stage STAGE]
 
-It serves the stage of the REST API on http://127.0.0.1:PORT/<stage>/... and prints the
-local base URL (the endpoint file's URL with the AWS host replaced), so the smoke test and
-the README's curl examples run against it as written. What `sam local start-api` does,
-without Docker. Each request is handled the way the API's current configuration on the
-emulator says:
+It serves the stages of the REST API on http://127.0.0.1:PORT/<stage>/... and prints the
+local base URL (the endpoint file's stage URL with the AWS host replaced), so the smoke test
+and the README's curl examples run against it as written. When a custom domain maps a base
+path to a stage of the API (create_custom_domain.sh: info/v2), it serves that too, as
+http://127.0.0.1:PORT/info/v2/..., and says so. What `sam local start-api` does, without
+Docker. Each request is handled the way the API's current configuration on the emulator says:
 
-- the first path segment must be a deployed stage; the rest must match a resource (a
-  `{name}` part takes exactly one segment) that has the request's method; else the gateway
-  answers itself (MISSING_AUTHENTICATION_TOKEN: 403 {"message": "Missing Authentication
-  Token"}), and the function is never called;
+- the path must start with a custom domain's mapping key (API Gateway V2's API mappings to
+  this API) or else with a deployed stage; the rest must match a resource (a `{name}` part
+  takes exactly one segment) that has the request's method; else the gateway answers itself
+  (MISSING_AUTHENTICATION_TOKEN: 403 {"message": "Missing Authentication Token"}), and the
+  function is never called;
 - the method's integration must be AWS_PROXY with a Lambda invocation URI, and the
   function's policy must let apigateway.amazonaws.com invoke it from this API (source ARN
   arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH); else API_CONFIGURATION_ERROR
   (500 {"message": "Internal server error"});
 - the Lambda proxy event is the captured sample event (sample_proxy_event.json) with this
   request's fields: `path` keeps the client's percent-encoding, `pathParameters` and the
-  query string parameters are decoded;
+  query string parameters are decoded. As on AWS, `path` and `requestContext.path` depend on
+  how the request came: through the stage URL `/watch/X` and `/dev/watch/X`, through a
+  custom domain `/info/v2/watch/X` for both (with the domain as Host and domainName);
+  `resource` is `/watch/{sku}` either way;
 - the function runs out of the package the emulator holds (lambda_runtime.LambdaRunner:
   unzipped, in a clean interpreter; restarted when the code or configuration changes); its
   proxy response becomes the HTTP response, with the headers API Gateway remaps or drops
@@ -162,6 +167,26 @@ class RestApi:
             response["responseType"]: response
             for response in apigateway.get_gateway_responses(restApiId=api_id, limit=500)["items"]
         }
+        # Custom domains: [(mapping key segments, stage name, domain name)], longest key first.
+        self.mappings = []
+        apigatewayv2 = aws("apigatewayv2")
+        for domain in apigatewayv2.get_domain_names()["Items"]:
+            name = domain["DomainName"]
+            for mapping in apigatewayv2.get_api_mappings(DomainName=name)["Items"]:
+                if mapping["ApiId"] == api_id:
+                    key = [part for part in mapping.get("ApiMappingKey", "").split("/") if part]
+                    self.mappings.append((key, mapping["Stage"], name))
+        self.mappings.sort(key=lambda mapping: -len(mapping[0]))
+
+    def entry(self, segments):
+        """How a request with these raw path segments reaches the API: (stage, domain name or
+        None for the stage URL, the segments before the resource path), else None."""
+        for key, stage_name, domain in self.mappings:
+            if [unquote(segment) for segment in segments[: len(key)]] == key:
+                stage = self.stages.get(stage_name)
+                return (stage, domain, segments[: len(key)]) if stage else None
+        stage = self.stages.get(unquote(segments[0]))
+        return (stage, None, segments[:1]) if stage else None
 
     def route(self, segments):
         """The most specific resource matching the raw path segments, and its parameters."""
@@ -224,11 +249,13 @@ class LocalGateway:
         api = RestApi(self.aws, self.api_id)
         url = urlsplit(raw_path)
         segments = url.path.split("/")[1:]
-        stage = api.stages.get(unquote(segments[0]))
-        if stage is None or len(segments) < 2:
+        entry = api.entry(segments)
+        if entry is None or len(segments) <= len(entry[2]):
             return self.gateway_answer(api, "MISSING_AUTHENTICATION_TOKEN")
-        resource_path = "/" + "/".join(segments[1:])
-        route, parameters = api.route(segments[1:])
+        stage, domain, prefix = entry
+        resource_segments = segments[len(prefix) :]
+        resource_path = "/" + "/".join(resource_segments)
+        route, parameters = api.route(resource_segments)
         if route is None or method not in route.integrations:
             return self.gateway_answer(api, "MISSING_AUTHENTICATION_TOKEN")
         if len(body or b"") > MAX_BODY_BYTES:
@@ -244,6 +271,8 @@ class LocalGateway:
         if not self.may_invoke(uri["function"], source_arn):
             return self.gateway_answer(api, "API_CONFIGURATION_ERROR")
         event = self.event(method, url, resource_path, route, parameters, stage, headers, body)
+        if domain:
+            event = custom_domain_event(event, domain, "/" + "/".join(prefix))
         event["requestContext"].update(accountId=uri["account"], requestId=str(uuid.uuid4()))
         event["requestContext"]["identity"].update(
             sourceIp=source_ip, userAgent=event["headers"].get("User-Agent")
@@ -354,6 +383,21 @@ class LocalGateway:
         )
 
 
+def custom_domain_event(event, domain, base_path):
+    """EVENT (as it arrives through the stage URL) as it arrives through the custom domain
+    DOMAIN whose base path mapping BASE_PATH (/info/v2) leads to the same stage: `path` and
+    `requestContext.path` both hold the base path and no stage, and DOMAIN is the Host."""
+    path = base_path + event["path"]
+    fields = {name: value for name, value in event.items() if name != "multiValueHeaders"}
+    context = {"path": path, "domainName": domain, "domainPrefix": domain.split(".")[0]}
+    return proxy_event(
+        **fields,
+        path=path,
+        headers={**event["headers"], "Host": domain},
+        requestContext={**event["requestContext"], **context},
+    )
+
+
 def revision(configuration):
     """What identifies a function's code and settings (moto has no RevisionId)."""
     return [configuration.get(key) for key in ("CodeSha256", "LastModified", "Environment")]
@@ -439,6 +483,8 @@ def main(argv=None):
         except OSError as error:
             sys.exit(f"local_gateway.py: error: port {args.port}: {error.strerror}; see --port")
         print(f"==> REST API {api_id} on {local}; Ctrl-C stops it", file=sys.stderr)
+        for key, _, domain in RestApi(aws, api_id).mappings:
+            print(f"==> custom domain {domain}: {local}/{'/'.join(key)}", file=sys.stderr)
         print(local + url.path, flush=True)
         try:
             threading.Event().wait()
