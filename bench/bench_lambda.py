@@ -165,7 +165,7 @@ class Function:
 def get(worker):
     event = proxy_event(
         httpMethod="GET",
-        path=f"/info/v2/watch/{WATCH['sku']}",
+        path=f"/watch/{WATCH['sku']}",
         pathParameters={"sku": WATCH["sku"]},
         headers={"Authorization": basic_auth(USER, PASSWORD)},
     )

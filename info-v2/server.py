@@ -191,24 +191,31 @@ for guard in (RelativeRedirects, BodySizeLimit, TimeBudget, MediaTypes):
 app.add_middleware(SpecRoutesOnly, position=MiddlewarePosition.BEFORE_SECURITY)
 
 
+# The spec's base path (/info/v2, from its servers URL): the app serves the API under it.
+BASE_PATH = app.middleware.apis[0].specification.base_path
+
+
 async def lambda_app(scope, receive, send):
     """The app as Zappa's ASGI handler calls it on Lambda, with the two parts of the request
     that Zappa 0.63 leaves out of its ASGI scope:
-    - the base path in path. API Gateway sends `/watch/X` through the stage URL and
-      `/info/v2/watch/X` through a custom domain whose base path mapping is info/v2; Zappa's
-      `base_path` setting (zappa_settings.json) strips it from the second and puts it in
-      root_path for both. The app's routes carry it (the spec's servers URL), as under
-      uvicorn, so it goes back into path, with nothing left in root_path for Starlette's
-      router to strip;
+    - the base path in path. API Gateway sends `/watch/X` through the stage URL (Zappa puts
+      the stage in root_path) and `/info/v2/watch/X` through a custom domain whose base path
+      mapping is info/v2. Both become `/info/v2/watch/X`, the app's route as under uvicorn,
+      with an empty root_path, so that Starlette's router strips nothing. (Zappa's own
+      `base_path` setting would add it too, but `zappa update` fails with it when
+      apigateway_enabled is false.)
     - the Content-Length of the body (without it Connexion finds no body to validate).
     Zappa hands over the whole body in one message."""
     message = await receive()
     length = str(len(message.get("body", b""))).encode()
     headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
+    path = scope["path"]
+    if not path.startswith(BASE_PATH + "/"):
+        path = BASE_PATH + path
     scope = {
         **scope,
         "headers": [*headers, (b"content-length", length)],
-        "path": scope.get("root_path", "") + scope["path"],
+        "path": path,
         "root_path": "",
     }
     replayed = False

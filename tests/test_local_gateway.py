@@ -147,6 +147,38 @@ def test_gateway_responses_of_the_api_shape_its_own_answers(gateway, api, aws):
         aws("apigateway").delete_gateway_response(restApiId=api, responseType="DEFAULT_4XX")
 
 
+def test_a_custom_domains_base_path_reaches_its_stage_with_the_custom_domain_event(
+    gateway, api, aws
+):
+    gateway, url = gateway
+    base = url.removesuffix("/test")
+    apigatewayv2 = aws("apigatewayv2")
+    configuration = {
+        "CertificateArn": "arn:x",
+        "EndpointType": "REGIONAL",
+        "SecurityPolicy": "TLS_1_2",
+    }
+    apigatewayv2.create_domain_name(
+        DomainName="api.probe.test", DomainNameConfigurations=[configuration]
+    )
+    try:
+        apigatewayv2.create_api_mapping(
+            DomainName="api.probe.test", ApiId=api, Stage="test", ApiMappingKey="shop/v1"
+        )
+        response = requests.get(f"{base}/shop/v1/probe/a%20b", timeout=60)
+        assert response.json()["path"] == "/shop/v1/probe/a%20b"
+        event = gateway.invocations[-1]
+        assert event["resource"] == "/probe/{name}"
+        assert event["pathParameters"] == {"name": "a b"}
+        assert event["requestContext"]["path"] == "/shop/v1/probe/a%20b"
+        assert event["requestContext"]["stage"] == "test"
+        assert event["headers"]["Host"] == event["requestContext"]["domainName"] == "api.probe.test"
+        assert requests.get(f"{url}/probe/x", timeout=60).json()["path"] == "/probe/x"
+        assert requests.get(f"{base}/shop/probe/x", timeout=60).status_code == 403
+    finally:
+        apigatewayv2.delete_domain_name(DomainName="api.probe.test")
+
+
 def test_without_the_invoke_permission_the_function_is_not_called(gateway, aws):
     gateway, url = gateway
     aws("lambda").remove_permission(FunctionName=FUNCTION, StatementId="gateway")
