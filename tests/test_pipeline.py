@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 import smoke_test
-from aws_emulator import free_port
+from aws_emulator import faults, free_port
 from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, REPO, local_gateway, run_script
 
 STAGE = "dev"
@@ -345,6 +345,27 @@ def test_the_custom_domain_and_the_stage_url_answer_with_the_same_watch(
     assert via_stage["path"] == "/watch/CAL5185B"
     assert via_stage["requestContext"]["path"] == f"/{STAGE}/watch/CAL5185B"
     run_smoke_checks(domain_url)
+
+
+def test_a_certificate_acm_does_not_validate_ends_the_wait_with_one_line(
+    custom_domain, aws, aws_env
+):
+    env = {**aws_env, "CERT_WAIT_SECONDS": "2", "CERT_POLL_SECONDS": "1"}
+    with faults.injected(acm_blind_to_dns=True):
+        result = run_script(
+            "create_custom_domain.sh", "--domain", f"slow.{ZONE}", env=env, check=False
+        )
+    assert result.returncode == 1
+    assert "waiting for ACM to validate" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"create_custom_domain.sh: error: the certificate for slow.{ZONE} is ")
+    assert "still PENDING_VALIDATION after" in last
+    assert [domain["DomainName"] for domain in aws("apigatewayv2").get_domain_names()["Items"]] == [
+        DOMAIN
+    ]
+    for summary in aws("acm").list_certificates()["CertificateSummaryList"]:
+        if summary["DomainName"] == f"slow.{ZONE}":
+            aws("acm").delete_certificate(CertificateArn=summary["CertificateArn"])
 
 
 def test_status_shows_the_custom_domain(custom_domain, aws_env):

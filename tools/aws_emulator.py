@@ -19,9 +19,11 @@ moto is more lenient than AWS. `faults` (off by default) adds, on request, fault
 - role propagation: for some seconds after CreateRole, Lambda's CreateFunction refuses the
   new role ("The role defined for the function cannot be assumed by Lambda.");
 - DynamoDB throttling: chosen operations (GetItem, PutItem, ...) answer
-  ProvisionedThroughputExceededException, as a table over its capacity does.
+  ProvisionedThroughputExceededException, as a table over its capacity does;
+- ACM that does not see the validation records: certificates stay PENDING_VALIDATION, as
+  when the hosted zone is not the one the domain is delegated to.
 Tests switch them on with `with faults.injected(...)`; from a terminal, use the options
---role-propagation-seconds and --throttle-dynamodb.
+--role-propagation-seconds, --throttle-dynamodb and --acm-blind-to-dns.
 """
 
 import argparse
@@ -192,6 +194,8 @@ def acm_validates_through_route53():
     def check(self):
         if self.type != "AMAZON_ISSUED" or self.status != "PENDING_VALIDATION":
             return
+        if faults.acm_blind_to_dns:
+            return
         partition, account_id = self.arn.split(":")[1], self.arn.split(":")[4]
         records = {
             (record.name.rstrip(".").lower(), value.rstrip(".").lower())
@@ -223,18 +227,23 @@ class Faults:
     def __init__(self):
         self.role_propagation_seconds = 0
         self.throttled_dynamodb_operations = set()
+        self.acm_blind_to_dns = False
         self.role_created = {}  # role name -> time.monotonic() of its successful CreateRole
 
     @contextmanager
-    def injected(self, role_propagation_seconds=0, throttled_dynamodb_operations=()):
+    def injected(
+        self, role_propagation_seconds=0, throttled_dynamodb_operations=(), acm_blind_to_dns=False
+    ):
         """Turns the given faults on for the duration of a `with` block."""
         self.role_propagation_seconds = role_propagation_seconds
         self.throttled_dynamodb_operations = set(throttled_dynamodb_operations)
+        self.acm_blind_to_dns = acm_blind_to_dns
         try:
             yield self
         finally:
             self.role_propagation_seconds = 0
             self.throttled_dynamodb_operations = set()
+            self.acm_blind_to_dns = False
 
 
 faults = Faults()
@@ -358,7 +367,13 @@ def main():
         default=[],
         help="DynamoDB operations (e.g. GetItem PutItem) that always answer throttling",
     )
+    parser.add_argument(
+        "--acm-blind-to-dns",
+        action="store_true",
+        help="ACM never sees validation records: certificates stay PENDING_VALIDATION",
+    )
     args = parser.parse_args()
+    faults.acm_blind_to_dns = args.acm_blind_to_dns
     faults.role_propagation_seconds = args.role_propagation_seconds
     faults.throttled_dynamodb_operations = set(args.throttle_dynamodb)
     server, url = start(args.port)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: tools/aws_emulator.sh [--port 5000] [--role-propagation-seconds N]
-#                              [--throttle-dynamodb OPERATION...] [--help]
+#                              [--throttle-dynamodb OPERATION...] [--acm-blind-to-dns] [--help]
 #
 # Starts the offline AWS (moto's server mode, tools/aws_emulator.py) on 127.0.0.1, after
 # preparing .venv on first use, and prints the export line that points the deploy scripts

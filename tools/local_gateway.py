@@ -388,14 +388,18 @@ def custom_domain_event(event, domain, base_path):
     DOMAIN whose base path mapping BASE_PATH (/info/v2) leads to the same stage: `path` and
     `requestContext.path` both hold the base path and no stage, and DOMAIN is the Host."""
     path = base_path + event["path"]
-    fields = {name: value for name, value in event.items() if name != "multiValueHeaders"}
     context = {"path": path, "domainName": domain, "domainPrefix": domain.split(".")[0]}
-    return proxy_event(
-        **fields,
-        path=path,
-        headers={**event["headers"], "Host": domain},
-        requestContext={**event["requestContext"], **context},
-    )
+    changed = {
+        "path": path,
+        "headers": {**event["headers"], "Host": domain},
+        "requestContext": {**event["requestContext"], **context},
+    }
+    unchanged = {
+        name: value
+        for name, value in event.items()
+        if name not in changed and name != "multiValueHeaders"
+    }
+    return proxy_event(**unchanged, **changed)
 
 
 def revision(configuration):
