@@ -206,6 +206,12 @@ aws_find() {
     die "cannot $what: $(last_line "$AWS_FOUND")"
 }
 
+# find_text WHAT ARGS...: aws_find with text output; "None" becomes an empty AWS_FOUND.
+find_text() {
+    aws_find "$@" --output text || return 1
+    [[ "$AWS_FOUND" != "None" ]] || AWS_FOUND=""
+}
+
 # is_not_found OUTPUT: whether an AWS CLI error says that the thing does not exist.
 is_not_found() {
     grep -qE 'NotFound|NoSuchEntity|does not exist|cannot be found' <<<"$1"

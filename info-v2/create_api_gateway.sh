@@ -8,7 +8,8 @@
 #     https://<api-id>.execute-api.<region>.amazonaws.com/<stage>
 # Clients append /watch/{sku} to it: the API's resources are relative to the spec's base path
 # /info/v2, which a custom domain puts in front (create_custom_domain.sh:
-# https://<domain>/info/v2/watch/{sku}). The URL is also written to build/endpoint-<stage>.txt at the top of the repository.
+# https://<domain>/info/v2/watch/{sku}). The URL is also written to build/endpoint-<stage>.txt
+# at the top of the repository.
 # Before any AWS call it checks that API Gateway will import the rendered spec (see
 # gateway_document.py). The API's own errors (unknown route: 404, throttling: 429, Lambda
 # failure, timeout...) are application/problem+json gateway responses, and the stage is

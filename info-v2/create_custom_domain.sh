@@ -50,12 +50,6 @@ parse_args() {
         die "CERT_WAIT_SECONDS and CERT_POLL_SECONDS must be whole numbers of seconds"
 }
 
-# find_text WHAT ARGS...: aws_find with text output; "None" becomes an empty AWS_FOUND.
-find_text() {
-    aws_find "$@" --output text || return 1
-    [[ "$AWS_FOUND" != "None" ]] || AWS_FOUND=""
-}
-
 # certificate_arn: the ARN of NAME's certificate, requested unless one exists already.
 certificate_arn() {
     local arns

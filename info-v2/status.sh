@@ -16,12 +16,6 @@ handle_help "$@"
 
 MISSING=()
 
-# find_text WHAT ARGS...: aws_find with text output; "None" becomes an empty AWS_FOUND.
-find_text() {
-    aws_find "$@" --output text || return 1
-    [[ "$AWS_FOUND" != "None" ]] || AWS_FOUND=""
-}
-
 # row LABEL TEXT: one aligned line of the screen.
 row() {
     printf '%-14s %s\n' "$1" "$2"

@@ -272,6 +272,25 @@ def test_create_api_gateway_again_updates_the_same_api_and_repairs_it(
     run_smoke_checks(gateway[1])
 
 
+def test_create_custom_domain_answers_help_with_its_usage(aws_env):
+    result = run_script("create_custom_domain.sh", "--help", env=aws_env)
+    assert result.stdout.startswith("Usage: info-v2/create_custom_domain.sh --domain NAME")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ([], "--domain NAME is required"),
+        (["--domain", "not a domain"], "'not a domain' is not a domain name"),
+        (["--domain", DOMAIN, "--zone", "x"], "unknown argument '--zone'"),
+    ],
+    ids=["no domain", "not a domain name", "unknown argument"],
+)
+def test_create_custom_domain_refuses_bad_arguments_in_one_line(args, words, aws_env):
+    result = run_script("create_custom_domain.sh", *args, env=aws_env, check=False)
+    assert words in one_line_error(result)
+
+
 def test_create_custom_domain_without_a_hosted_zone_says_so_in_one_line(deployed, aws, aws_env):
     result = run_script("create_custom_domain.sh", "--domain", DOMAIN, env=aws_env, check=False)
     assert f"no Route 53 hosted zone holds {DOMAIN}" in one_line_error(result)
