@@ -23,7 +23,7 @@ def handler(event, context):
         raise RuntimeError("the function failed")
     if event["path"] == "/malformed":
         return {"body": "no statusCode"}
-    headers = {"WWW-Authenticate": "Basic", "Server": "probe", "X-Kept": "1"}
+    headers = {"WWW-Authenticate": "Basic", "Server": "probe", "X-Kept": "1", "Content-Length": "7"}
     body = {"path": event["path"], "version": os.environ.get("VERSION")}
     return {"statusCode": 401, "headers": headers, "body": json.dumps(body)}
 """
@@ -93,6 +93,8 @@ def test_proxy_response_headers_are_remapped_or_kept_as_api_gateway_does(gateway
     assert response.headers["x-amzn-Remapped-Server"] == "probe"
     assert response.headers["X-Kept"] == "1"
     assert "WWW-Authenticate" not in response.headers
+    assert response.headers["x-amzn-Remapped-Content-Length"] == "7"
+    assert response.headers["Content-Length"] == str(len(response.content))
 
 
 @pytest.mark.parametrize("path", ["/probe", "/probe/a/b", "/nothing", "/"])

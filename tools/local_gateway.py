@@ -67,14 +67,15 @@ INTEGRATION_URI = re.compile(
 # Response headers of a Lambda proxy integration that API Gateway renames with this prefix,
 # and the ones it drops (API Gateway developer guide, "Amazon API Gateway important notes",
 # REST APIs: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html).
-# Content-Length is dropped here because the gateway sends its own.
+# The function's Content-Length is remapped too (real answers carry both it and the gateway's
+# own, x-amzn-Remapped-Content-Length); the HTTP server here sends the gateway's.
 REMAPPED_PREFIX = "x-amzn-Remapped-"
 REMAPPED_HEADERS = set(
-    "authorization connection content-md5 date max-forwards server user-agent"
+    "authorization connection content-length content-md5 date max-forwards server user-agent"
     " www-authenticate".split()
 )
 DROPPED_HEADERS = set(
-    "content-length expect host proxy-authenticate te trailer transfer-encoding upgrade via".split()
+    "expect host proxy-authenticate te trailer transfer-encoding upgrade via".split()
 )
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # The gateway's own answers: response type -> (status, message, x-amzn-ErrorType).
