@@ -12,20 +12,22 @@ What it does, in one run:
    one watch, and unzips each package into its own folder;
 3. (a) cold start, 11 runs per package, alternating: a fresh interpreter of the runtime
    virtualenv (.venv-runtime: the Lambda runtime's Python, zappa_settings.json's `runtime`,
-   with boto3 only; `-I -B` like a read-only /var/task) imports the handler and answers one
-   GET (tools/lambda_worker.py, the worker of the local gateway); the figure is the
-   median time from process start to answer;
+   with boto3 only; `-s -P -B` like a read-only /var/task) imports the handler and answers one
+   GET (tools/lambda_worker.py, the worker of the local gateway); the figures are the
+   median time from process start to answer and the median CPU time until then;
    (b) warm: one such process per package, 20 unmeasured GETs each, then 1,000 GETs each,
    alternating between the two so that both see the same load of the machine: median and
    p99 of the round trip (pipe + handler + GetItem on the emulator);
    (c) the zipped size of each package; and, for reference, GetItem alone from this process;
+   (d) with --instructions, the instructions of one more cold start per package, counted
+   by valgrind (deterministic: the load of the machine does not change them);
 4. prints a table with both, the ratios and the targets: cold start <= 1.25x the baseline,
    warm median <= 1.1x, service package < 10 MiB.
 
 Both functions read the same item from the same emulator, so the DynamoDB time is the same
-on both sides; the figures vary with the load of the machine.
+on both sides; the timings vary with the load of the machine.
 
-Usage: bench/run.sh bench_lambda [--cold-runs 11] [--warm-requests 1000]
+Usage: bench/run.sh bench_lambda [--cold-runs 11] [--warm-requests 1000] [--instructions]
 """
 
 import argparse
