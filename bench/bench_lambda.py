@@ -226,9 +226,11 @@ def cold_start_instructions(function):
         env={**function.env, "PYTHONPATH": str(function.task_root), "PYTHONHASHSEED": "0"},
         capture_output=True,
         text=True,
-        check=True,
     )
-    return int(re.search(r"Collected : (\d+)", result.stderr).group(1))
+    counted = re.search(r"Collected : (\d+)", result.stderr)
+    if result.returncode != 0 or not counted:
+        raise SystemExit(f"the {function.name} cold start under valgrind failed:\n{result.stderr}")
+    return int(counted.group(1))
 
 
 def warm_latencies(functions, requests, warmup=20):
@@ -319,10 +321,10 @@ def main():
     print(row("cold start, median", cold_ms["service"], cold_ms["baseline"], "ms", 1.25))
     cold_cpu = {name: statistics.median(c for _, c in runs) * 1000 for name, runs in cold.items()}
     print(row("  its CPU time, median", cold_cpu["service"], cold_cpu["baseline"], "ms"))
-    warm_ms = {name: statistics.median(times) * 1000 for name, times in warm.items()}
     if args.instructions:
         millions = {name: count / 1e6 for name, count in instructions.items()}
         print(row("  its instructions", millions["service"], millions["baseline"], "M"))
+    warm_ms = {name: statistics.median(times) * 1000 for name, times in warm.items()}
     print(row("warm GET, median", warm_ms["service"], warm_ms["baseline"], "ms", 1.1))
     cpu_ms = {name: seconds * 1000 for name, seconds in warm_cpu.items()}
     print(row("  function CPU, mean", cpu_ms["service"], cpu_ms["baseline"], "ms"))
