@@ -32,6 +32,9 @@ def authorized():
     )
 
 
+# The two paths of API Gateway's proxy events, as the service routes them: `/watch/X`
+# through the stage URL, `/info/v2/watch/X` through the custom domain's base path mapping.
+@app.get("/watch/<sku>")
 @app.get("/info/v2/watch/<sku>")
 def get_watch(sku):
     if not authorized():
