@@ -10,6 +10,7 @@ for run.sh on a laptop).
 """
 
 import hashlib
+import importlib.util
 import logging
 import os
 import secrets
@@ -29,6 +30,7 @@ from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as DatabaseConnectionError
 from connexion.datastructures import MediaTypeDict
 from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
 from connexion.problem import problem
 from http_guards import (
     RETRY_AFTER_SECONDS,
@@ -173,7 +175,10 @@ def database_unavailable(request, error):
 
 # The spec parsed with libyaml: Connexion's own loading (Jinja, then pure-Python YAML) is
 # a tenth of every cold start.
-app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent)
+# The Swagger UI wherever its bundle is installed (run.sh's .venv). The Lambda package leaves
+# the bundle out: the REST API routes only the spec's operations, so /ui/ never reaches it.
+SWAGGER_UI = SwaggerUIOptions(swagger_ui=importlib.util.find_spec("swagger_ui_bundle") is not None)
+app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent, swagger_ui_options=SWAGGER_UI)
 app.add_api(
     yaml.load(SPEC.read_bytes(), Loader=yaml.CSafeLoader),
     validator_map={"body": MediaTypeDict({"*/*json": StrictJSONBodyValidator})},

@@ -282,6 +282,14 @@ def test_package_holds_the_app_and_runtime_dependencies_only(function, aws):
     assert top_level & TOOLS == set()
 
 
+def test_the_function_logs_request_lines_and_no_warnings(function):
+    function.invoke(event("GET", "/watch/CAL5185B", AUTH, shape=SHAPES[0]))
+    log = function.log()
+    assert '"operation": "get_watch"' in log
+    assert "swagger_ui directory could not be found" not in log
+    assert "Warning" not in log
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_get_existing_watches(function, shape):
     for watch in catalogue_samples():

@@ -188,6 +188,10 @@ class LambdaRunner:
         """The handler's return value for EVENT (a dict); LambdaError when it raised."""
         return self._worker.invoke(event)
 
+    def log(self):
+        """What the function has written to its log (stdout and stderr) so far."""
+        return self._worker.log_path.read_text(errors="replace")
+
     def close(self):
         self._worker.close()
         self._folder.cleanup()
