@@ -320,6 +320,14 @@ def test_a_missing_table_ends_with_the_summary_and_one_line(aws_env, aws):
     assert re.fullmatch(r"read \d+, written 0, skipped \d+", result.stdout.splitlines()[-1])
 
 
+@pytest.mark.parametrize("table", ["", "ab", "a b", "t" * 256])
+def test_a_table_name_dynamodb_refuses_stops_before_any_request(aws_env, table):
+    result = run_loader("--table", table, env=aws_env | {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert result.returncode == 2
+    assert "is not a DynamoDB table name" in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
 def test_no_credentials(aws_env, aws, tmp_path):
     empty = tmp_path / "empty"
     empty.write_text("")
