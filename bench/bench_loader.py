@@ -18,6 +18,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,13 +54,20 @@ def item_count(client, table):
     return sum(page["Count"] for page in pages)
 
 
+def cpu_seconds(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(command, endpoint):
     """Runs a whole process against ``endpoint``.
 
-    Returns its seconds, its peak memory in MB and the seconds until it printed its
-    `read N, written W, skipped S` line (the loader then checks the table), if it did.
+    Returns its seconds, its peak memory in MB, the seconds until it printed its
+    `read N, written W, skipped S` line (the loader then checks the table), if it did, and
+    the CPU seconds of the process and of this one (the emulator serves in its threads).
     """
     env = os.environ | {"AWS_ENDPOINT_URL": endpoint}
+    own_cpu, emulator_cpu = cpu_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(resource.RUSAGE_SELF)
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     peak_kb = []
@@ -72,7 +80,11 @@ def run(command, endpoint):
     seconds = time.perf_counter() - start
     if process.returncode != 0:
         sys.exit(f"{' '.join(map(str, command))} exited {process.returncode}")
-    return seconds, max(peak_kb, default=0) / 1024, summary_at
+    cpu = (
+        cpu_seconds(resource.RUSAGE_CHILDREN) - own_cpu,
+        cpu_seconds(resource.RUSAGE_SELF) - emulator_cpu,
+    )
+    return seconds, max(peak_kb, default=0) / 1024, summary_at, cpu
 
 
 def watch_peak_memory(process, peak_kb):
@@ -118,22 +130,35 @@ def compare(client, endpoint, name, source, records, repeat, workers):
         + ["--workers", str(workers)],
     }
     times = {contender: [] for contender in commands}
-    for _ in range(repeat):
-        for contender, command in commands.items():
+    cpus = {contender: [] for contender in commands}
+    for round_number in range(repeat):
+        # Alternating which goes first, so that neither always inherits the other's
+        # leftovers (the emulator's garbage, a warmer page cache).
+        order = list(commands) if round_number % 2 == 0 else list(reversed(commands))
+        for contender in order:
             table = create_table(client, f"bench-{next(TABLE_NUMBERS)}")
-            seconds, _, _ = run([str(part).format(table=table) for part in command], endpoint)
+            command = [str(part).format(table=table) for part in commands[contender]]
+            seconds, _, _, cpu = run(command, endpoint)
             # The loader checks its table itself; the script stores bad records the loader
             # refuses (a status outside the enum), so it holds a few more.
             assert item_count(client, table) >= records - 10, f"{table} is incomplete"
             client.delete_table(TableName=table)
             times[contender].append(seconds)
+            cpus[contender].append(cpu)
     medians = {contender: statistics.median(values) for contender, values in times.items()}
     for contender, seconds in medians.items():
+        own, emulator = (statistics.median(part) for part in zip(*cpus[contender], strict=True))
         print(
             f"  {name:<22} {contender:<20} {seconds:6.2f} s = {records / seconds:6.0f} records/s"
-            f"  (runs: {', '.join(f'{s:.2f}' for s in times[contender])})"
+            f"  (runs: {', '.join(f'{s:.2f}' for s in times[contender])};"
+            f" CPU s: {own:.2f} own + {emulator:.2f} emulator)"
         )
     return medians["batch_writer script"] / medians["our loader"]
+
+
+def load_average():
+    """The 1, 5 and 15-minute load averages: other jobs on the machine shift every figure."""
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def verdict(value, target, unit="x", higher_is_better=True):
@@ -157,6 +182,7 @@ def main():
         client = boto3.client("dynamodb")
         records = len(json.loads(args.file.read_text(encoding="utf-8-sig")))
         print(f"{args.file.name}, {records} records: median of {args.repeat} runs each")
+        print(f"  load average of the machine at the start: {load_average()}")
         scenarios = [
             ("no added latency", url, 1.25),
             (f"{args.latency_ms:g} ms per request", proxy_url, 4.0),
@@ -166,6 +192,7 @@ def main():
             print(f"  ratio, {name}: {verdict(ratio, target)}")
         if args.large:
             bench_large(client, url, args.large, args.workers)
+        print(f"load average of the machine at the end: {load_average()}")
     finally:
         proxy.kill()
         server.stop()
@@ -183,7 +210,7 @@ def bench_large(client, url, count, workers):
         size_mb = source.stat().st_size / 1e6
         table = create_table(client, "bench-large")
         command = [sys.executable, LOADER, "--table", table, "--file", source]
-        seconds, peak_mb, loaded = run(command + ["--workers", str(workers)], url)
+        seconds, peak_mb, loaded, _ = run(command + ["--workers", str(workers)], url)
     print(
         f"large catalogue: {count} records ({size_mb:.0f} MB) loaded in {loaded:.1f} s "
         f"= {count / loaded:.0f} records/s, then the table checked in {seconds - loaded:.1f} s"
