@@ -29,6 +29,9 @@ PYTHON="${PYTHON:-python3}"
 LAMBDA_PYTHON="python3.13"
 export STAGE DYNAMODB_TABLE
 export AWS_PAGER="" # AWS CLI v2 would page long outputs
+# AWS CLI v2's retries (3 attempts, backoff with jitter), also under v1 (the tools virtualenv's):
+# v1's legacy mode tries DynamoDB 10 times, so an endpoint that is down took 27 s to report.
+export AWS_RETRY_MODE="${AWS_RETRY_MODE:-standard}"
 # The id of the statement that lets API Gateway invoke the function (create and teardown).
 INVOKE_STATEMENT_ID="api-gateway-invoke"
 SNAP_START="${SNAP_START:-off}"
