@@ -22,7 +22,7 @@ import boto3
 import pytest
 import requests
 from aws_emulator import free_port
-from lambda_runtime import emulator_env
+from lambda_runtime import RUNTIME_PYTHON, emulator_env
 from local_gateway import LocalGateway
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,17 +56,28 @@ def emulator_url():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def tools_venv():
-    """.venv with requirements-tools.txt, as the scripts' first run on a fresh clone makes it
-    (and says so): made once first, so that the scripts' output in the tests is what a user
-    sees afterwards."""
-    subprocess.run(
-        ["bash", "-c", "source info-v2/common.sh && ensure_tools_venv"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
+# What the scripts make on their first run on a fresh clone (and say so): the virtualenvs
+# of the tools, of the packaging and of the Lambda runtime.
+SHARED_VENVS = """
+source info-v2/common.sh
+ensure_tools_venv
+python="$(runtime_python)"
+ensure_venv "$LAMBDA_VENV" "$INFO_DIR/requirements-zappa.txt" "$python"
+ensure_venv "$RUNTIME_VENV" "$REPO_DIR/tools/requirements-lambda-runtime.txt" "$python"
+"""
+
+
+def pytest_sessionstart(session):
+    """Makes what the test modules share on disk, once, before any test runs: so that the
+    scripts' output in the tests is what a user sees after their first run, and so that the
+    pytest-xdist workers (started after this, in pytest-xdist's controller) never make one
+    virtualenv or node_modules at the same time."""
+    if hasattr(session.config, "workerinput"):  # a pytest-xdist worker: the controller did it
+        return
+    result = subprocess.run(["bash", "-c", SHARED_VENVS], cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.exit(f"could not make the virtualenvs the tests share:\n{result.stderr}", 1)
+    install_dynalite()
 
 
 def pytest_generate_tests(metafunc):
@@ -86,7 +97,7 @@ def dynamodb_backend(request):
 
 
 @pytest.fixture(scope="module")
-def aws_env(dynamodb_backend, request, tools_venv, tmp_path_factory):
+def aws_env(dynamodb_backend, request, tmp_path_factory):
     """The environment of a user whose AWS calls go to a fresh emulator.
 
     That is moto (every AWS service, reset for each module), or for modules marked
@@ -271,17 +282,8 @@ def run_sh(aws_env):
 
 @pytest.fixture(scope="session")
 def lambda_runtime_python():
-    """The Lambda runtime's Python with only boto3, like the runtime (.venv-runtime, built once)."""
-    command = 'source info-v2/common.sh && ensure_venv "$RUNTIME_VENV" "$1" "$(runtime_python)"'
-    result = subprocess.run(
-        ["bash", "-c", command, "-", str(REPO / "tools" / "requirements-lambda-runtime.txt")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"could not build .venv-runtime:\n{result.stderr}")
-    return REPO / ".venv-runtime" / "bin" / "python"
+    """The Lambda runtime's Python with only boto3, like the runtime (.venv-runtime)."""
+    return RUNTIME_PYTHON
 
 
 @contextmanager
@@ -295,27 +297,32 @@ def local_gateway(aws, aws_env, api_id, runtime_python):
 # --- A second DynamoDB implementation (issue 12): dynalite, standing in for DynamoDB Local ---
 
 NODE_TOOLS = REPO / "tests" / "node"
+DYNALITE = NODE_TOOLS / "node_modules" / ".bin" / "dynalite"
+
+
+def install_dynalite():
+    """Installs dynalite with npm from tests/node/package-lock.json when it is missing."""
+    lock = NODE_TOOLS / "package-lock.json"
+    stamp = NODE_TOOLS / "node_modules" / ".installed-package-lock.json"
+    if DYNALITE.exists() and stamp.exists() and stamp.read_bytes() == lock.read_bytes():
+        return
+    if shutil.which("npm") is None:
+        pytest.exit("npm was not found on PATH: install Node.js, which brings npm", 1)
+    result = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+        cwd=NODE_TOOLS,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.exit(f"npm could not install dynalite:\n{result.stderr}", 1)
+    stamp.write_bytes(lock.read_bytes())
 
 
 @pytest.fixture(scope="session")
 def dynalite_command():
-    """dynalite's command, installed with npm from tests/node/package-lock.json when missing."""
-    command = NODE_TOOLS / "node_modules" / ".bin" / "dynalite"
-    lock = NODE_TOOLS / "package-lock.json"
-    stamp = NODE_TOOLS / "node_modules" / ".installed-package-lock.json"
-    if not (command.exists() and stamp.exists() and stamp.read_bytes() == lock.read_bytes()):
-        if shutil.which("npm") is None:
-            pytest.fail("npm was not found on PATH: install Node.js, which brings npm")
-        result = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
-            cwd=NODE_TOOLS,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"npm could not install dynalite:\n{result.stderr}")
-        stamp.write_bytes(lock.read_bytes())
-    return command
+    """dynalite's command (installed at the start of the session)."""
+    return DYNALITE
 
 
 @contextmanager
