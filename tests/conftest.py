@@ -1,11 +1,11 @@
 """Fixtures that start servers, all in one place.
 
-The emulator is moto's server mode, started in this process on a loopback port (each pytest-
-xdist worker has its own, and takes whole modules). The scripts under test are separate
-processes that reach it through AWS_ENDPOINT_URL, exactly as they would reach AWS; tests
-read back what the scripts created through boto3, and call the deployed API through the
-local gateway (tools/local_gateway.py), which runs the package the emulator holds. info-v2/
-and tools/ are importable (pyproject.toml's pytest pythonpath).
+The emulator is moto's server mode, started in this process on a loopback port (each
+pytest-xdist worker has its own, and takes whole modules). The scripts under test are
+separate processes that reach it through AWS_ENDPOINT_URL, exactly as they would reach AWS;
+tests read back what the scripts created through boto3, and call the deployed API through
+the local gateway (tools/local_gateway.py), which runs the package the emulator holds.
+info-v2/ and tools/ are importable (pyproject.toml's pytest pythonpath).
 """
 
 import os
