@@ -215,6 +215,14 @@ find_text() {
     [[ "$AWS_FOUND" != "None" ]] || AWS_FOUND=""
 }
 
+# certificate_field ARN QUERY: one field of describe-certificate (under Certificate.), as text;
+# empty when the certificate has none (create_custom_domain.sh, delete_all.sh).
+certificate_field() {
+    find_text "describe certificate $1" acm describe-certificate --certificate-arn "$1" \
+        --query "Certificate.$2" || die "certificate $1 not found"
+    printf '%s\n' "$AWS_FOUND"
+}
+
 # is_not_found OUTPUT: whether an AWS CLI error says that the thing does not exist.
 is_not_found() {
     grep -qE 'NotFound|NoSuchEntity|does not exist|cannot be found' <<<"$1"

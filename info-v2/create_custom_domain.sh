@@ -67,13 +67,6 @@ certificate_arn() {
         --query CertificateArn --output text
 }
 
-# certificate_field ARN QUERY: one field of describe-certificate (under Certificate.), as text.
-certificate_field() {
-    find_text "describe certificate $1" acm describe-certificate --certificate-arn "$1" \
-        --query "Certificate.$2" || die "certificate $1 not found"
-    printf '%s\n' "$AWS_FOUND"
-}
-
 # validation_record ARN: "NAME VALUE" of the certificate's validation CNAME. ACM needs a few
 # seconds after the request to name it.
 validation_record() {

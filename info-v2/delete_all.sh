@@ -109,9 +109,8 @@ remove_certificates() {
         --query 'CertificateSummaryList[].CertificateArn' --output text); do
         [[ "$(aws_call "read the tags of $arn" acm list-tags-for-certificate --certificate-arn "$arn" \
             --query "Tags[?Key=='deployment'].Value | [0]" --output text)" == "$FUNCTION" ]] || continue
-        record_name="$(aws_call "describe $arn" acm describe-certificate --certificate-arn "$arn" \
-            --query 'Certificate.DomainValidationOptions[0].ResourceRecord.Name' --output text)"
-        [[ "$record_name" == None ]] || remove_record "$record_name" CNAME
+        record_name="$(certificate_field "$arn" 'DomainValidationOptions[0].ResourceRecord.Name')"
+        [[ -z "$record_name" ]] || remove_record "$record_name" CNAME
         remove "certificate $arn" aws acm delete-certificate --certificate-arn "$arn"
     done
 }
