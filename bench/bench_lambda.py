@@ -73,7 +73,8 @@ def ensure_venv(venv, requirements):
     """common.sh's ensure_venv with the Lambda runtime's Python: creates/updates the
     virtualenv when its requirements or that Python change."""
     command = (
-        'source info-v2/common.sh && python="$(runtime_python)" && ensure_venv "$1" "$2" "$python"'
+        'source info-v2/lib/common.sh && python="$(runtime_python)" '
+        '&& ensure_venv "$1" "$2" "$python"'
     )
     subprocess.run(["bash", "-c", command, "-", str(venv), str(requirements)], cwd=REPO, check=True)
 
@@ -96,14 +97,15 @@ def zappa_package(venv, project_dir, settings, output):
         check=True,
         capture_output=True,
     )
-    finish = [venv / "bin" / "python", INFO_DIR / "deploy_helpers.py", "finish-package", output]
+    helpers = INFO_DIR / "lib" / "deploy_helpers.py"
+    finish = [venv / "bin" / "python", helpers, "finish-package", output]
     subprocess.run(finish, check=True)
     return output
 
 
 def build_packages(stage):
     baseline_stage = {**stage, "project_name": "watch-baseline", "app_function": "app.app"}
-    ensure_venv(REPO / ".venv-lambda", INFO_DIR / "requirements-zappa.txt")
+    ensure_venv(REPO / ".venv-lambda", INFO_DIR / "lib" / "requirements-zappa.txt")
     ensure_venv(REPO / ".venv-bench-baseline", BASELINE_DIR / "requirements.txt")
     ensure_venv(REPO / ".venv-runtime", REPO / "tools" / "requirements-lambda-runtime.txt")
     OUT_DIR.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from emulator import start_emulator
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-LOADER = REPO / "info-v2" / "load_watches.py"
+LOADER = REPO / "info-v2" / "lib" / "load_watches.py"
 SCRIPT = BENCH / "batch_writer_script.py"
 TABLE_NUMBERS = itertools.count()
 MEMORY_TARGET_MB = 250

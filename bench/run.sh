@@ -2,15 +2,15 @@
 # Usage: bench/run.sh NAME [ARGS...]
 #
 # Runs the benchmark bench/NAME.py (bench_loader, bench_lambda, bench_password) with the tools virtualenv,
-# which it prepares on first use, and with info-v2/ and tools/ importable, as in the tests.
+# which it prepares on first use, and with info-v2/, info-v2/lib/ and tools/ importable, as in the tests.
 # Example: bench/run.sh bench_lambda --cold-runs 7
 set -euo pipefail
-# shellcheck source=../info-v2/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/common.sh"
+# shellcheck source=../info-v2/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
 handle_help "$@"
 (($# >= 1)) || die "name a benchmark: $(cd "$REPO_DIR/bench" && echo bench_*.py). See --help."
 benchmark="$REPO_DIR/bench/${1%.py}.py"
 [[ -f "$benchmark" ]] || die "no benchmark $benchmark"
 shift
 ensure_tools_venv
-PYTHONPATH="$INFO_DIR:$REPO_DIR/tools" exec "$TOOLS_VENV/bin/python" "$benchmark" "$@"
+PYTHONPATH="$INFO_DIR:$LIB_DIR:$REPO_DIR/tools" exec "$TOOLS_VENV/bin/python" "$benchmark" "$@"

@@ -27,8 +27,8 @@
 # Environment: STAGE, SNAP_START, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh),
 # THROTTLE_RATE_LIMIT (50) and THROTTLE_BURST_LIMIT (100).
 set -euo pipefail
-# shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 handle_help "$@"
 
 THROTTLE_RATE_LIMIT="${THROTTLE_RATE_LIMIT:-50}"
@@ -50,7 +50,7 @@ parse_args() {
 # gateway_document ARGS...: the Python helper that validates and renders the spec; it prints
 # its own one-line error, so a failure only needs to stop the script.
 gateway_document() {
-    "$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --spec "$SPEC_FILE" "$@" || exit 1
+    "$TOOLS_VENV/bin/python" "$LIB_DIR/gateway_document.py" --spec "$SPEC_FILE" "$@" || exit 1
 }
 
 # function_arn: the ARN of the function of create_lambdas.sh.
@@ -116,7 +116,7 @@ put_gateway_responses() {
     while read -r request; do
         aws_call "set a gateway response" apigateway put-gateway-response \
             --rest-api-id "$1" --cli-input-json "$request" >/dev/null
-    done < <("$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --gateway-responses)
+    done < <("$TOOLS_VENV/bin/python" "$LIB_DIR/gateway_document.py" --gateway-responses)
 }
 
 # throttle_stage API_ID: rate and burst limits on every method of the stage (*/*).

@@ -24,8 +24,8 @@
 # Environment: STAGE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh),
 # CERT_WAIT_SECONDS (1800) and CERT_POLL_SECONDS (15): how long and how often to ask ACM.
 set -euo pipefail
-# shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 handle_help "$@"
 
 CERT_WAIT_SECONDS="${CERT_WAIT_SECONDS:-1800}"
@@ -173,7 +173,7 @@ main() {
     aws_preflight
     deployment_names
     local api_id key arn domain_target target zone
-    key="$("$TOOLS_VENV/bin/python" "$INFO_DIR/gateway_document.py" --spec "$SPEC_FILE" --base-path)" ||
+    key="$("$TOOLS_VENV/bin/python" "$LIB_DIR/gateway_document.py" --spec "$SPEC_FILE" --base-path)" ||
         exit 1
     key="${key#/}"
     api_id="$(rest_api_stage)"

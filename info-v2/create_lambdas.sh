@@ -16,10 +16,10 @@
 # ROLE_WAIT_SECONDS (5): pause between deploy attempts while a new IAM role propagates.
 
 set -euo pipefail
-# shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-# shellcheck source=lambda_common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lambda_common.sh"
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/lambda_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/lambda_common.sh"
 
 ROLE_WAIT_SECONDS="${ROLE_WAIT_SECONDS:-5}"
 ROLE_ATTEMPTS=6

@@ -16,12 +16,12 @@
 # Needs the AWS CLI and credentials; set AWS_ENDPOINT_URL to use a local DynamoDB instead.
 # Example: info-v2/initialize_dynamodb.sh --table project1 --region eu-west-1
 set -euo pipefail
-# shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 handle_help "$@"
 
 WATCHES_FILE="$REPO_DIR/watches.json"
-LOADER="$INFO_DIR/load_watches.py"
+LOADER="$LIB_DIR/load_watches.py"
 # describe-table --query printing the key schema and the type of sku, "sku:HASH<TAB>S" for ours.
 KEY_QUERY="[join(' ', Table.KeySchema[].join(':', [AttributeName, KeyType])),
     Table.AttributeDefinitions[?AttributeName=='sku'].AttributeType | [0]]"

@@ -13,8 +13,8 @@
 # local DynamoDB), HTTP_USER / HTTP_PASS (watch / watch-local, local-only defaults),
 # DYNAMODB_TABLE (project1), AWS_ENDPOINT_URL (a DynamoDB you already run, e.g. DynamoDB Local).
 set -euo pipefail
-# shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 handle_help "$@"
 
 PORT="${PORT:-1080}"

@@ -11,10 +11,10 @@
 # DYNAMODB_TABLE, AWS_REGION, AWS_ENDPOINT_URL, SNAP_START (on: SnapStart, see common.sh).
 
 set -euo pipefail
-# shellcheck source=common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-# shellcheck source=lambda_common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lambda_common.sh"
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/lambda_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/lambda_common.sh"
 
 main() {
     handle_help "$@"

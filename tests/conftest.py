@@ -29,6 +29,7 @@ from local_gateway import LocalGateway
 REPO = Path(__file__).resolve().parent.parent
 
 INFO_DIR = REPO / "info-v2"
+LIB_DIR = INFO_DIR / "lib"
 WATCHES = REPO / "watches.json"
 REGION = "us-east-1"
 HTTP_USER = "tester"
@@ -60,10 +61,10 @@ def emulator_url():
 # What the scripts make on their first run on a fresh clone (and say so): the virtualenvs
 # of the tools, of the packaging and of the Lambda runtime.
 SHARED_VENVS = """
-source info-v2/common.sh
+source info-v2/lib/common.sh
 ensure_tools_venv
 python="$(runtime_python)"
-ensure_venv "$LAMBDA_VENV" "$INFO_DIR/requirements-zappa.txt" "$python"
+ensure_venv "$LAMBDA_VENV" "$LIB_DIR/requirements-zappa.txt" "$python"
 ensure_venv "$RUNTIME_VENV" "$REPO_DIR/tools/requirements-lambda-runtime.txt" "$python"
 """
 

@@ -7,8 +7,8 @@
 # Pytest runs the modules in two worker processes (pyproject.toml); -n 0 runs one.
 # Example: tests/run.sh -k loader -x
 set -euo pipefail
-# shellcheck source=../info-v2/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/common.sh"
+# shellcheck source=../info-v2/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
 handle_help "$@"
 
 ensure_venv "$TOOLS_VENV" "$REPO_DIR/tests/requirements.txt" "$PYTHON"
@@ -18,6 +18,6 @@ say "ruff"
 "$TOOLS_VENV/bin/ruff" check --quiet . tests/docker_standin/docker
 "$TOOLS_VENV/bin/ruff" format --check --quiet . tests/docker_standin/docker
 say "shellcheck"
-"$TOOLS_VENV/bin/shellcheck" -x info-v2/*.sh tests/*.sh tools/*.sh bench/*.sh .ci/run
+"$TOOLS_VENV/bin/shellcheck" -x info-v2/*.sh info-v2/lib/*.sh tests/*.sh tools/*.sh bench/*.sh .ci/run
 say "pytest"
 "$TOOLS_VENV/bin/python" -m pytest "$@"

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import INFO_DIR, REPO, free_port, run_script
+from conftest import LIB_DIR, REPO, free_port, run_script
 from gateway_document import import_problems
 
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:watch-info-dev"
@@ -21,7 +21,7 @@ SPEC = yaml.safe_load((REPO / "info_openapi_v2.yaml").read_text(encoding="utf-8"
 
 def render(*args):
     return subprocess.run(
-        [sys.executable, str(INFO_DIR / "gateway_document.py"), *args],
+        [sys.executable, str(LIB_DIR / "gateway_document.py"), *args],
         capture_output=True,
         text=True,
     )

@@ -20,7 +20,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
-from conftest import INFO_DIR, WATCHES, run_script
+from conftest import LIB_DIR, WATCHES, run_script
 
 # Two independent DynamoDB implementations catch what one is lenient about.
 pytestmark = pytest.mark.both_dynamodbs
@@ -382,7 +382,7 @@ def test_help(aws_env):
 
 def run_loader(*args, env):
     """info-v2/load_watches.py run on its own, as initialize_dynamodb.sh runs it."""
-    command = [sys.executable, str(INFO_DIR / "load_watches.py"), *args]
+    command = [sys.executable, str(LIB_DIR / "load_watches.py"), *args]
     return subprocess.run(command, env=env, cwd="/", capture_output=True, text=True, timeout=300)
 
 

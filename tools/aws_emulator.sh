@@ -6,8 +6,8 @@
 # preparing .venv on first use, and prints the export line that points the deploy scripts
 # at it. Ctrl-C stops it; everything it holds is lost then.
 set -euo pipefail
-# shellcheck source=../info-v2/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/common.sh"
+# shellcheck source=../info-v2/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
 handle_help "$@"
 ensure_tools_venv
 exec "$TOOLS_VENV/bin/python" "$REPO_DIR/tools/aws_emulator.py" "$@"

@@ -6,8 +6,8 @@
 # the local base URL to use instead of the endpoint file's (tools/local_gateway.py says how
 # it routes). Prepares .venv and .venv-runtime on first use. Needs AWS_ENDPOINT_URL.
 set -euo pipefail
-# shellcheck source=../info-v2/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/common.sh"
+# shellcheck source=../info-v2/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
 handle_help "$@"
 ensure_tools_venv
 runtime="$(runtime_python)" || exit 1

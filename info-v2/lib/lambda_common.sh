@@ -89,12 +89,12 @@ zappa_failure() {
 # developer's tools never leak in. It is built in this run's own folder (a concurrent run
 # cannot swap it before the upload); a copy is kept as build/<function>.zip. Sets PACKAGE.
 build_package() {
-    ensure_venv "$LAMBDA_VENV" "$INFO_DIR/requirements-zappa.txt" "$LAMBDA_PYTHON_PATH"
+    ensure_venv "$LAMBDA_VENV" "$LIB_DIR/requirements-zappa.txt" "$LAMBDA_PYTHON_PATH"
     PACKAGE="$WORK_DIR/$FUNCTION.zip"
     say "packaging stage $STAGE"
     run_zappa package "$STAGE" -o "$PACKAGE" || zappa_failure package
     # Bytecode (Lambda's /var/task is read-only) and the same bytes for the same sources.
-    "$LAMBDA_VENV/bin/python" "$INFO_DIR/deploy_helpers.py" finish-package "$PACKAGE" ||
+    "$LAMBDA_VENV/bin/python" "$LIB_DIR/deploy_helpers.py" finish-package "$PACKAGE" ||
         die "could not finish the package $PACKAGE (bytecode, reproducible order)"
     mkdir -p "$BUILD_DIR"
     cp "$PACKAGE" "$BUILD_DIR/.$FUNCTION.zip.$$" && mv -f "$BUILD_DIR/.$FUNCTION.zip.$$" "$BUILD_DIR/$FUNCTION.zip"

@@ -29,9 +29,9 @@ import time
 import zipfile
 from pathlib import Path
 
-INFO_DIR = Path(__file__).resolve().parent
-ZAPPA_SETTINGS = INFO_DIR / "zappa_settings.json"
-EXECUTION_POLICY = INFO_DIR / "execution_policy.json"
+LIB_DIR = Path(__file__).resolve().parent
+ZAPPA_SETTINGS = LIB_DIR.parent / "zappa_settings.json"
+EXECUTION_POLICY = LIB_DIR / "execution_policy.json"
 # The function's environment variables that the scripts set from their own environment.
 FUNCTION_VARIABLES = ("DYNAMODB_TABLE", "HTTP_USER")
 

@@ -13,7 +13,8 @@
 
 # The names below are used by the scripts that source this file.
 # shellcheck disable=SC2034
-INFO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+INFO_DIR="$(dirname "$LIB_DIR")"
 REPO_DIR="$(dirname "$INFO_DIR")"
 BUILD_DIR="${BUILD_DIR:-$REPO_DIR/build}"
 TOOLS_VENV="$REPO_DIR/.venv"
@@ -171,7 +172,7 @@ require_table() {
 
 # deploy_helper COMMAND ARGS...: a subcommand of deploy_helpers.py (the scripts' Python steps).
 deploy_helper() {
-    "$TOOLS_VENV/bin/python" "$INFO_DIR/deploy_helpers.py" "$@"
+    "$TOOLS_VENV/bin/python" "$LIB_DIR/deploy_helpers.py" "$@"
 }
 
 # zappa_setting KEY: a value of the current stage in zappa_settings.json.
@@ -273,7 +274,7 @@ record_change() {
 
 # ensure_tools_venv: .venv, with what run.sh, the deploy scripts and tools/ need.
 ensure_tools_venv() {
-    ensure_venv "$TOOLS_VENV" "$INFO_DIR/requirements-tools.txt" "$PYTHON"
+    ensure_venv "$TOOLS_VENV" "$LIB_DIR/requirements-tools.txt" "$PYTHON"
 }
 
 # runtime_python: the path of the Lambda runtime's Python ($LAMBDA_PYTHON): the one on PATH,

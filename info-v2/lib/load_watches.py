@@ -61,9 +61,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 PROG = "load_watches.py"
-HERE = Path(__file__).resolve().parent
-SPEC_FILE = HERE / "info_openapi_v2.yaml"
-DEFAULT_FILE = HERE.parent / "watches.json"
+REPO = Path(__file__).resolve().parent.parent.parent
+SPEC_FILE = REPO / "info_openapi_v2.yaml"
+DEFAULT_FILE = REPO / "watches.json"
 BOM = "\ufeff"
 YEAR = re.compile(r"[+-]?[0-9]{1,18}")
 TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")

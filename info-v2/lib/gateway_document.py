@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-SPEC = Path(__file__).resolve().parent / "info_openapi_v2.yaml"
+SPEC = Path(__file__).resolve().parent.parent.parent / "info_openapi_v2.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch"}
 PLACEHOLDER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:placeholder"
 # Keywords API Gateway's models do not support, and formats it does not know. They only
