@@ -50,15 +50,15 @@ parse_args() {
 # gateway_document ARGS...: the Python helper that validates and renders the spec; it prints
 # its own one-line error, so a failure only needs to stop the script.
 gateway_document() {
-    "$TOOLS_VENV/bin/python" "$LIB_DIR/gateway_document.py" --spec "$SPEC_FILE" "$@" || exit 1
+    lib_python gateway_document --spec "$SPEC_FILE" "$@" || exit 1
 }
 
 # function_arn: the ARN of the function of create_lambdas.sh.
 function_arn() {
-    aws_find "read Lambda function '$FUNCTION'" lambda get-function --function-name "$FUNCTION" \
-        --query Configuration.FunctionArn --output text ||
-        die "Lambda function '$FUNCTION' not found in $AWS_REGION. Run create_lambdas.sh first."
-    printf '%s\n' "$AWS_FOUND"
+    aws_lookup "read Lambda function '$FUNCTION'" lambda get-function --function-name "$FUNCTION" \
+        --query Configuration.FunctionArn --output text && return
+    (($? == 1)) || exit 1
+    die "Lambda function '$FUNCTION' not found in $AWS_REGION. Run create_lambdas.sh first."
 }
 
 # invoked_arn: what API Gateway invokes: the function, or its SnapStart alias.
@@ -69,10 +69,10 @@ invoked_arn() {
         printf '%s\n' "$arn"
         return
     fi
-    aws_find "read alias $SNAPSTART_ALIAS of $FUNCTION" lambda get-alias --function-name "$FUNCTION" \
-        --name "$SNAPSTART_ALIAS" --query AliasArn --output text ||
-        die "SNAP_START=on, but function '$FUNCTION' has no alias '$SNAPSTART_ALIAS'. Run update_lambdas.sh with SNAP_START=on first."
-    printf '%s\n' "$AWS_FOUND"
+    aws_lookup "read alias $SNAPSTART_ALIAS of $FUNCTION" lambda get-alias --function-name "$FUNCTION" \
+        --name "$SNAPSTART_ALIAS" --query AliasArn --output text && return
+    (($? == 1)) || exit 1
+    die "SNAP_START=on, but function '$FUNCTION' has no alias '$SNAPSTART_ALIAS'. Run update_lambdas.sh with SNAP_START=on first."
 }
 
 # existing_api_id: the id of the REST API named $FUNCTION, empty when there is none.
@@ -89,12 +89,12 @@ import_api() {
     local document="$1" api_id="$2" response
     if [[ -n "$api_id" ]]; then
         say "updating REST API $FUNCTION ($api_id) from $(basename "$SPEC_FILE")"
-        response="$(aws_call "update REST API $api_id" apigateway put-rest-api \
+        response="$(aws_run "update REST API $api_id" apigateway put-rest-api \
             --rest-api-id "$api_id" --mode overwrite --parameters basepath=ignore \
             --body "fileb://$document" --output json)"
     else
         say "importing $(basename "$SPEC_FILE") as REST API $FUNCTION"
-        response="$(aws_call "import the REST API" apigateway import-rest-api \
+        response="$(aws_run "import the REST API" apigateway import-rest-api \
             --parameters basepath=ignore,endpointConfigurationTypes=REGIONAL \
             --body "fileb://$document" --output json)"
     fi
@@ -114,15 +114,15 @@ put_gateway_responses() {
     local request
     say "setting the gateway's own error responses (problem+json, unknown route 404)"
     while read -r request; do
-        aws_call "set a gateway response" apigateway put-gateway-response \
+        aws_run "set a gateway response" apigateway put-gateway-response \
             --rest-api-id "$1" --cli-input-json "$request" >/dev/null
-    done < <("$TOOLS_VENV/bin/python" "$LIB_DIR/gateway_document.py" --gateway-responses)
+    done < <(lib_python gateway_document --gateway-responses)
 }
 
 # throttle_stage API_ID: rate and burst limits on every method of the stage (*/*).
 throttle_stage() {
     say "throttling stage $STAGE: $THROTTLE_RATE_LIMIT requests/s, bursts of $THROTTLE_BURST_LIMIT"
-    aws_call "set the throttling of stage $STAGE" apigateway update-stage \
+    aws_run "set the throttling of stage $STAGE" apigateway update-stage \
         --rest-api-id "$1" --stage-name "$STAGE" --patch-operations \
         "op=replace,path=/*/*/throttling/rateLimit,value=$THROTTLE_RATE_LIMIT" \
         "op=replace,path=/*/*/throttling/burstLimit,value=$THROTTLE_BURST_LIMIT" >/dev/null
@@ -131,9 +131,13 @@ throttle_stage() {
 # current_source_arn TARGET_ARN: the SourceArn of our statement for TARGET_ARN in the policy
 # of the function (or of its alias), if any.
 current_source_arn() {
-    aws_find "read the policy of $FUNCTION" lambda get-policy --function-name "$FUNCTION" \
-        "${QUALIFIER[@]}" --query Policy --output text || return 0
-    deploy_helper invoke-source-arn "$INVOKE_STATEMENT_ID" "$1" <<<"$AWS_FOUND"
+    local policy
+    if policy="$(aws_lookup "read the policy of $FUNCTION" lambda get-policy \
+        --function-name "$FUNCTION" "${QUALIFIER[@]}" --query Policy --output text)"; then
+        deploy_helper invoke-source-arn "$INVOKE_STATEMENT_ID" "$1" <<<"$policy"
+    else
+        (($? == 1)) || exit 1
+    fi
 }
 
 # grant_invoke SOURCE_ARN TARGET_ARN: API Gateway may invoke TARGET_ARN (the function or its
@@ -147,11 +151,11 @@ grant_invoke() {
     fi
     if [[ -n "$current" ]]; then
         say "replacing the invoke permission for $current"
-        aws_call "remove the old invoke permission" lambda remove-permission \
+        aws_run "remove the old invoke permission" lambda remove-permission \
             --function-name "$FUNCTION" "${QUALIFIER[@]}" --statement-id "$INVOKE_STATEMENT_ID" >/dev/null
     fi
     say "allowing API Gateway to invoke $FUNCTION from $source_arn"
-    aws_call "grant API Gateway the right to invoke $FUNCTION" lambda add-permission \
+    aws_run "grant API Gateway the right to invoke $FUNCTION" lambda add-permission \
         --function-name "$FUNCTION" "${QUALIFIER[@]}" --statement-id "$INVOKE_STATEMENT_ID" \
         --action lambda:InvokeFunction --principal apigateway.amazonaws.com \
         --source-arn "$source_arn" >/dev/null
@@ -182,7 +186,7 @@ main() {
     grant_invoke "arn:$partition:execute-api:$AWS_REGION:$ACCOUNT_ID:$api_id/*/*/*" "$lambda_arn"
 
     say "deploying stage $STAGE"
-    aws_call "deploy stage $STAGE" apigateway create-deployment \
+    aws_run "deploy stage $STAGE" apigateway create-deployment \
         --rest-api-id "$api_id" --stage-name "$STAGE" \
         --description "create_api_gateway.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)" >/dev/null
     throttle_stage "$api_id"

@@ -53,16 +53,16 @@ parse_args() {
 # certificate_arn: the ARN of NAME's certificate, requested unless one exists already.
 certificate_arn() {
     local arns
-    arns="$(aws_list "list ACM certificates" acm list-certificates \
+    arns="$(aws_run "list ACM certificates" acm list-certificates \
         --certificate-statuses ISSUED PENDING_VALIDATION \
         --query "CertificateSummaryList[?DomainName=='$DOMAIN'].CertificateArn" --output text)" || exit 1
     if [[ -n "$arns" ]]; then
-        say "reusing the certificate for $DOMAIN: ${arns%%$'\n'*}"
-        printf '%s\n' "${arns%%$'\n'*}"
+        say "reusing the certificate for $DOMAIN: ${arns%%$'\t'*}"
+        printf '%s\n' "${arns%%$'\t'*}"
         return
     fi
     say "requesting a certificate for $DOMAIN from ACM (validated through DNS)"
-    aws_call "request a certificate for $DOMAIN" acm request-certificate --domain-name "$DOMAIN" \
+    aws_run "request a certificate for $DOMAIN" acm request-certificate --domain-name "$DOMAIN" \
         --validation-method DNS --tags "Key=deployment,Value=$FUNCTION" \
         --query CertificateArn --output text
 }
@@ -93,7 +93,7 @@ upsert_validation_record() {
 
 # upsert_record WHAT RECORD_SET_JSON: creates or replaces a record in the zone.
 upsert_record() {
-    aws_call "write $1 into zone $ZONE_NAME" route53 change-resource-record-sets \
+    aws_run "write $1 into zone $ZONE_NAME" route53 change-resource-record-sets \
         --hosted-zone-id "$ZONE_ID" --change-batch "$(record_change UPSERT "$2")" >/dev/null
 }
 
@@ -120,15 +120,17 @@ wait_until_issued() {
 ensure_domain() {
     local query='DomainNameConfigurations[0].[ApiGatewayDomainName, HostedZoneId, EndpointType, SecurityPolicy]'
     local target zone endpoint policy
-    if find_text "read custom domain $DOMAIN" apigatewayv2 get-domain-name --domain-name "$DOMAIN" \
-        --query "$query"; then
-        read -r target zone endpoint policy <<<"$AWS_FOUND"
+    local domain
+    if domain="$(aws_lookup "read custom domain $DOMAIN" apigatewayv2 get-domain-name \
+        --domain-name "$DOMAIN" --query "$query" --output text)"; then
+        read -r target zone endpoint policy <<<"$domain"
         [[ "$endpoint" == REGIONAL && "$policy" == TLS_1_2 ]] ||
             die "custom domain $DOMAIN exists with a $endpoint endpoint and $policy; a multi-level base path needs REGIONAL and TLS_1_2: delete it or choose another name"
         say "custom domain $DOMAIN exists"
     else
+        (($? == 1)) || exit 1
         say "creating custom domain $DOMAIN (regional, TLS 1.2)"
-        read -r target zone endpoint policy <<<"$(aws_call "create custom domain $DOMAIN" \
+        read -r target zone endpoint policy <<<"$(aws_run "create custom domain $DOMAIN" \
             apigatewayv2 create-domain-name --domain-name "$DOMAIN" \
             --domain-name-configurations "CertificateArn=$1,EndpointType=REGIONAL,SecurityPolicy=TLS_1_2" \
             --tags "deployment=$FUNCTION" --query "$query" --output text)"
@@ -138,22 +140,22 @@ ensure_domain() {
 
 # ensure_mapping API_ID KEY: KEY on the domain maps to the stage of the REST API.
 ensure_mapping() {
-    local api_id="$1" key="$2" mapping_id mapped_api mapped_stage
-    find_text "read the API mappings of $DOMAIN" apigatewayv2 get-api-mappings \
-        --domain-name "$DOMAIN" --query "Items[?ApiMappingKey=='$key'].[ApiMappingId, ApiId, Stage]" ||
-        die "custom domain $DOMAIN disappeared; run this again"
-    read -r mapping_id mapped_api mapped_stage <<<"$AWS_FOUND"
+    local api_id="$1" key="$2" mapping mapping_id mapped_api mapped_stage
+    mapping="$(aws_run "read the API mappings of $DOMAIN" apigatewayv2 get-api-mappings \
+        --domain-name "$DOMAIN" --query "Items[?ApiMappingKey=='$key'].[ApiMappingId, ApiId, Stage]" \
+        --output text)"
+    read -r mapping_id mapped_api mapped_stage <<<"$mapping"
     if [[ "$mapped_api $mapped_stage" == "$api_id $STAGE" ]]; then
         say "base path $key already maps to stage $STAGE of REST API $api_id"
         return
     fi
     if [[ -n "$mapping_id" ]]; then
         say "base path $key maps to stage $mapped_stage of $mapped_api: replacing it"
-        aws_call "remove the old mapping of $key" apigatewayv2 delete-api-mapping \
+        aws_run "remove the old mapping of $key" apigatewayv2 delete-api-mapping \
             --domain-name "$DOMAIN" --api-mapping-id "$mapping_id" >/dev/null
     fi
     say "mapping base path $key to stage $STAGE of REST API $api_id"
-    aws_call "map $key to the REST API" apigatewayv2 create-api-mapping --domain-name "$DOMAIN" \
+    aws_run "map $key to the REST API" apigatewayv2 create-api-mapping --domain-name "$DOMAIN" \
         --api-id "$api_id" --stage "$STAGE" --api-mapping-key "$key" >/dev/null
 }
 
@@ -163,8 +165,11 @@ rest_api_stage() {
     api_id="$(rest_api_ids)" || exit 1
     api_id="${api_id%%$'\n'*}"
     [[ -n "$api_id" ]] || die "REST API '$FUNCTION' not found in $AWS_REGION. Run create_api_gateway.sh first."
-    aws_find "read stage $STAGE" apigateway get-stage --rest-api-id "$api_id" --stage-name "$STAGE" ||
+    aws_lookup "read stage $STAGE" apigateway get-stage --rest-api-id "$api_id" \
+        --stage-name "$STAGE" >/dev/null || {
+        (($? == 1)) || exit 1
         die "REST API '$FUNCTION' has no stage $STAGE. Run create_api_gateway.sh first."
+    }
     printf '%s\n' "$api_id"
 }
 
@@ -173,12 +178,12 @@ main() {
     aws_preflight
     deployment_names
     local api_id key arn domain_target target zone
-    key="$("$TOOLS_VENV/bin/python" "$LIB_DIR/gateway_document.py" --spec "$SPEC_FILE" --base-path)" ||
-        exit 1
+    key="$(lib_python gateway_document --spec "$SPEC_FILE" --base-path)" || exit 1
     key="${key#/}"
     api_id="$(rest_api_stage)"
-    hosted_zone_of "$DOMAIN" ||
+    zone="$(hosted_zone_of "$DOMAIN")" ||
         die "no Route 53 hosted zone holds $DOMAIN: create one for its parent domain (or for $DOMAIN) and delegate the domain to it, then run this again"
+    read -r ZONE_ID ZONE_NAME <<<"$zone"
     say "hosted zone $ZONE_NAME ($ZONE_ID) holds $DOMAIN"
 
     arn="$(certificate_arn)"

@@ -40,126 +40,134 @@ parse_args() {
     done
 }
 
-# remove WHAT COMMAND...: runs a delete command; a part that does not exist counts as removed,
-# any other error is reported and the teardown goes on with the next part.
+# remove WHAT ARGS...: `aws ARGS`, a delete call; a part that does not exist counts as
+# removed, any other error is reported and the teardown goes on with the next part.
 remove() {
-    local what="$1" output
+    local what="$1"
     shift
-    if output="$("$@" 2>&1)"; then
+    if aws_lookup "remove $what" "$@" >/dev/null; then
         say "removed $what"
-    elif is_not_found "$output"; then
+    elif (($? == 1)); then
         say "$what: already gone"
     else
-        warn "cannot remove $what: $(last_line "$output")"
         FAILED=$((FAILED + 1))
     fi
 }
 
 # remove_record NAME TYPE: the record set NAME (of TYPE) from the hosted zone that holds it.
 remove_record() {
-    local name="${1%.}." record
-    if ! hosted_zone_of "$name"; then
+    local name="${1%.}." zone zone_id zone_name record
+    if ! zone="$(hosted_zone_of "$name")"; then
         say "$2 record $name: already gone (no hosted zone holds it)"
         return
     fi
-    record="$(aws_call "read the records of zone $ZONE_NAME" route53 list-resource-record-sets \
-        --hosted-zone-id "$ZONE_ID" --query "ResourceRecordSets[?Name=='$name' && Type=='$2'] | [0]" \
+    read -r zone_id zone_name <<<"$zone"
+    record="$(aws_run "read the records of zone $zone_name" route53 list-resource-record-sets \
+        --hosted-zone-id "$zone_id" --query "ResourceRecordSets[?Name=='$name' && Type=='$2'] | [0]" \
         --output json)" || exit 1
     if [[ "$record" == null ]]; then
         say "$2 record $name: already gone"
         return
     fi
-    remove "$2 record $name from zone $ZONE_NAME" aws route53 change-resource-record-sets \
-        --hosted-zone-id "$ZONE_ID" --change-batch "$(record_change DELETE "$record")"
+    remove "$2 record $name from zone $zone_name" route53 change-resource-record-sets \
+        --hosted-zone-id "$zone_id" --change-batch "$(record_change DELETE "$record")"
 }
 
 # remove_custom_domains: each custom domain tagged for this deployment: its mappings to our
 # REST API, then the domain and its alias record if no other API is mapped to it.
 remove_custom_domains() {
-    local api_ids name mappings mapping_id api_id others
+    local api_ids names name mappings mapping_id api_id others
     api_ids=" $(rest_api_ids | tr '\n' ' ') "
-    for name in $(aws_list "list custom domains" apigatewayv2 get-domain-names \
-        --query "Items[?Tags.deployment=='$FUNCTION'].DomainName" --output text); do
-        mappings="$(aws_list "list the API mappings of $name" apigatewayv2 get-api-mappings \
+    names="$(aws_run "list custom domains" apigatewayv2 get-domain-names \
+        --query "Items[?Tags.deployment=='$FUNCTION'].DomainName" --output text)"
+    for name in $names; do
+        mappings="$(aws_run "list the API mappings of $name" apigatewayv2 get-api-mappings \
             --domain-name "$name" --query 'Items[].[ApiMappingId, ApiId]' --output text)" || exit 1
         others=0
         while read -r mapping_id api_id; do
             [[ -n "$mapping_id" ]] || continue
             if [[ "$api_ids" == *" $api_id "* ]]; then
-                remove "API mapping $mapping_id of $name" aws apigatewayv2 delete-api-mapping \
+                remove "API mapping $mapping_id of $name" apigatewayv2 delete-api-mapping \
                     --domain-name "$name" --api-mapping-id "$mapping_id"
             else
                 others=$((others + 1))
             fi
-        done < <(paste - - <<<"$mappings")
+        done <<<"$mappings"
         if ((others > 0)); then
             say "kept custom domain $name: $others mapping(s) of other APIs use it"
             continue
         fi
         remove_record "$name" A
-        remove "custom domain $name" aws apigatewayv2 delete-domain-name --domain-name "$name"
+        remove "custom domain $name" apigatewayv2 delete-domain-name --domain-name "$name"
     done
 }
 
 # remove_certificates: the ACM certificates tagged for this deployment, with their
 # validation records.
 remove_certificates() {
-    local arn record_name
-    for arn in $(aws_list "list ACM certificates" acm list-certificates \
-        --query 'CertificateSummaryList[].CertificateArn' --output text); do
-        [[ "$(aws_call "read the tags of $arn" acm list-tags-for-certificate --certificate-arn "$arn" \
+    local arns arn record_name
+    arns="$(aws_run "list ACM certificates" acm list-certificates \
+        --query 'CertificateSummaryList[].CertificateArn' --output text)"
+    for arn in $arns; do
+        [[ "$(aws_run "read the tags of $arn" acm list-tags-for-certificate --certificate-arn "$arn" \
             --query "Tags[?Key=='deployment'].Value | [0]" --output text)" == "$FUNCTION" ]] || continue
         record_name="$(certificate_field "$arn" 'DomainValidationOptions[0].ResourceRecord.Name')"
         [[ -z "$record_name" ]] || remove_record "$record_name" CNAME
-        remove "certificate $arn" aws acm delete-certificate --certificate-arn "$arn"
+        remove "certificate $arn" acm delete-certificate --certificate-arn "$arn"
     done
 }
 
 remove_rest_apis() {
-    local api_id stage found=false
-    for api_id in $(rest_api_ids); do
+    local api_ids api_id stages stage found=false
+    api_ids="$(rest_api_ids)"
+    for api_id in $api_ids; do
         found=true
-        for stage in $(aws_list "list the stages of $api_id" apigateway get-stages \
-            --rest-api-id "$api_id" --query 'item[].stageName' --output text); do
+        stages="$(aws_run "list the stages of $api_id" apigateway get-stages \
+            --rest-api-id "$api_id" --query 'item[].stageName' --output text)"
+        for stage in $stages; do
             remove "stage $stage of REST API $FUNCTION ($api_id)" \
-                aws apigateway delete-stage --rest-api-id "$api_id" --stage-name "$stage"
+                apigateway delete-stage --rest-api-id "$api_id" --stage-name "$stage"
         done
-        remove "REST API $FUNCTION ($api_id)" aws apigateway delete-rest-api --rest-api-id "$api_id"
+        remove "REST API $FUNCTION ($api_id)" apigateway delete-rest-api --rest-api-id "$api_id"
     done
     "$found" || say "REST API $FUNCTION: already gone"
 }
 
 remove_keep_warm_rules() {
-    local rule target_ids
-    for rule in $(aws_list "list EventBridge rules" events list-rules --name-prefix "$FUNCTION-" \
-        --query 'Rules[].Name' --output text); do
-        target_ids="$(aws_list "list the targets of $rule" events list-targets-by-rule --rule "$rule" \
+    local rules rule target_ids
+    rules="$(aws_run "list EventBridge rules" events list-rules --name-prefix "$FUNCTION-" \
+        --query 'Rules[].Name' --output text)"
+    for rule in $rules; do
+        target_ids="$(aws_run "list the targets of $rule" events list-targets-by-rule --rule "$rule" \
             --query 'Targets[].Id' --output text)"
         if [[ -n "$target_ids" ]]; then
             # shellcheck disable=SC2086  # one argument per target id
-            remove "targets of rule $rule" aws events remove-targets --rule "$rule" --ids $target_ids
+            remove "targets of rule $rule" events remove-targets --rule "$rule" --ids $target_ids
         fi
-        remove "rule $rule" aws events delete-rule --name "$rule"
+        remove "rule $rule" events delete-rule --name "$rule"
     done
 }
 
 remove_role() {
-    local policy
-    if ! aws_find "read IAM role $ROLE" iam get-role --role-name "$ROLE"; then
+    local policies policy
+    aws_lookup "read IAM role $ROLE" iam get-role --role-name "$ROLE" >/dev/null || {
+        (($? == 1)) || exit 1
         say "IAM role $ROLE: already gone"
         return
-    fi
-    for policy in $(aws_list "list the policies of $ROLE" iam list-role-policies --role-name "$ROLE" \
-        --query 'PolicyNames[]' --output text); do
+    }
+    policies="$(aws_run "list the policies of $ROLE" iam list-role-policies --role-name "$ROLE" \
+        --query 'PolicyNames[]' --output text)"
+    for policy in $policies; do
         remove "inline policy $policy of role $ROLE" \
-            aws iam delete-role-policy --role-name "$ROLE" --policy-name "$policy"
+            iam delete-role-policy --role-name "$ROLE" --policy-name "$policy"
     done
-    for policy in $(aws_list "list the attached policies of $ROLE" iam list-attached-role-policies \
-        --role-name "$ROLE" --query 'AttachedPolicies[].PolicyArn' --output text); do
+    policies="$(aws_run "list the attached policies of $ROLE" iam list-attached-role-policies \
+        --role-name "$ROLE" --query 'AttachedPolicies[].PolicyArn' --output text)"
+    for policy in $policies; do
         remove "policy $policy from role $ROLE" \
-            aws iam detach-role-policy --role-name "$ROLE" --policy-arn "$policy"
+            iam detach-role-policy --role-name "$ROLE" --policy-arn "$policy"
     done
-    remove "IAM role $ROLE" aws iam delete-role --role-name "$ROLE"
+    remove "IAM role $ROLE" iam delete-role --role-name "$ROLE"
 }
 
 remove_local_files() {
@@ -189,15 +197,15 @@ main() {
     fi
     remove_rest_apis
     remove "API Gateway's permission to invoke $FUNCTION" \
-        aws lambda remove-permission --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID"
-    remove "Lambda function $FUNCTION" aws lambda delete-function --function-name "$FUNCTION"
+        lambda remove-permission --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID"
+    remove "Lambda function $FUNCTION" lambda delete-function --function-name "$FUNCTION"
     remove "log group /aws/lambda/$FUNCTION" \
-        aws logs delete-log-group --log-group-name "/aws/lambda/$FUNCTION"
+        logs delete-log-group --log-group-name "/aws/lambda/$FUNCTION"
     remove_keep_warm_rules
     remove_role
     remove_local_files
     if "$DELETE_TABLE"; then
-        remove "DynamoDB table $DYNAMODB_TABLE" aws dynamodb delete-table --table-name "$DYNAMODB_TABLE"
+        remove "DynamoDB table $DYNAMODB_TABLE" dynamodb delete-table --table-name "$DYNAMODB_TABLE"
     else
         say "kept DynamoDB table $DYNAMODB_TABLE (delete it too with --delete-table)"
     fi

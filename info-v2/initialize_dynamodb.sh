@@ -7,7 +7,8 @@
 # with "read N, written W, skipped S" and a check that the table holds every written item.
 # Safe to re-run: an existing table is reused and items are overwritten, never duplicated.
 #
-#   --table NAME      table name (default: $DYNAMODB_TABLE, else project1)
+#   --table NAME      table name (default: $DYNAMODB_TABLE, else the stage's table in
+#                     zappa_settings.json: project1 for dev)
 #   --region REGION   AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the AWS CLI's
 #                     configured region, else us-east-1)
 #   --file PATH       JSON array of watch records (default: watches.json of this repository)
@@ -21,7 +22,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 handle_help "$@"
 
 WATCHES_FILE="$REPO_DIR/watches.json"
-LOADER="$LIB_DIR/load_watches.py"
 # describe-table --query printing the key schema and the type of sku, "sku:HASH<TAB>S" for ours.
 KEY_QUERY="[join(' ', Table.KeySchema[].join(':', [AttributeName, KeyType])),
     Table.AttributeDefinitions[?AttributeName=='sku'].AttributeType | [0]]"
@@ -64,25 +64,27 @@ check_input_file() {
 
 # check_input_json: one line on stderr and exit 2 when the file is not a JSON array.
 check_input_json() {
-    "$TOOLS_VENV/bin/python" "$LOADER" --check --file "$WATCHES_FILE"
+    lib_python load_watches --check --file "$WATCHES_FILE"
 }
 
 # ensure_table: creates the table, or reuses it when its key is sku (S).
 ensure_table() {
-    if aws_find "read table '$DYNAMODB_TABLE'" dynamodb describe-table \
-        --table-name "$DYNAMODB_TABLE" --query "$KEY_QUERY" --output text; then
-        [[ "$AWS_FOUND" == $'sku:HASH\tS' ]] ||
-            die "table '$DYNAMODB_TABLE' already exists in $AWS_REGION with another key (key ${AWS_FOUND%%$'\t'*}, type of sku ${AWS_FOUND#*$'\t'}); this service needs partition key sku of type S. Choose another --table."
+    local key
+    if key="$(aws_lookup "read table '$DYNAMODB_TABLE'" dynamodb describe-table \
+        --table-name "$DYNAMODB_TABLE" --query "$KEY_QUERY" --output text)"; then
+        [[ "$key" == $'sku:HASH\tS' ]] ||
+            die "table '$DYNAMODB_TABLE' already exists in $AWS_REGION with another key (key ${key%%$'\t'*}, type of sku ${key#*$'\t'}); this service needs partition key sku of type S. Choose another --table."
         say "reusing table $DYNAMODB_TABLE in $AWS_REGION"
     else
+        (($? == 1)) || exit 1
         say "creating table $DYNAMODB_TABLE in $AWS_REGION"
-        aws_call "create table '$DYNAMODB_TABLE'" dynamodb create-table --table-name "$DYNAMODB_TABLE" \
+        aws_run "create table '$DYNAMODB_TABLE'" dynamodb create-table --table-name "$DYNAMODB_TABLE" \
             --attribute-definitions AttributeName=sku,AttributeType=S \
             --key-schema AttributeName=sku,KeyType=HASH \
             --billing-mode PAY_PER_REQUEST >/dev/null
     fi
     say "waiting until table $DYNAMODB_TABLE is active"
-    aws_call "see table '$DYNAMODB_TABLE' become active" dynamodb wait table-exists \
+    aws_run "see table '$DYNAMODB_TABLE' become active" dynamodb wait table-exists \
         --table-name "$DYNAMODB_TABLE" >/dev/null
 }
 
@@ -93,7 +95,7 @@ main() {
     check_input_json
     ensure_table
     say "loading $WATCHES_FILE into table $DYNAMODB_TABLE"
-    "$TOOLS_VENV/bin/python" "$LOADER" --table "$DYNAMODB_TABLE" --file "$WATCHES_FILE"
+    lib_python load_watches --table "$DYNAMODB_TABLE" --file "$WATCHES_FILE"
 }
 
 main "$@"

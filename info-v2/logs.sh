@@ -47,12 +47,15 @@ seconds() {
     esac
 }
 
-# read_events START_MS: the function's events since START_MS (filter-log-events JSON) into
-# AWS_FOUND. Call it directly, not in $(...).
-read_events() {
-    aws_find "read log group $LOG_GROUP" logs filter-log-events --log-group-name "$LOG_GROUP" \
-        --start-time "$1" --output json ||
+# print_events START_MS: the function's events since START_MS that were not printed yet.
+print_events() {
+    local events
+    events="$(aws_lookup "read log group $LOG_GROUP" logs filter-log-events \
+        --log-group-name "$LOG_GROUP" --start-time "$1" --output json)" || {
+        (($? == 1)) || exit 1
         die "no logs yet: log group $LOG_GROUP does not exist in $AWS_REGION (Lambda creates it on the function's first run; is the function deployed? see status.sh)"
+    }
+    deploy_helper log-events "$SEEN_FILE" <<<"$events"
 }
 
 main() {
@@ -65,14 +68,12 @@ main() {
     LOG_GROUP="/aws/lambda/$FUNCTION"
     SEEN_FILE="$(mktemp)" # the ids of the events already printed
     trap 'rm -f "$SEEN_FILE"' EXIT
-    read_events "$start"
-    deploy_helper log-events "$SEEN_FILE" <<<"$AWS_FOUND"
+    print_events "$start"
     while "$FOLLOW"; do
         sleep "$POLL_SECONDS"
         # Five minutes back, for events stored late; the ids already printed are skipped.
         from=$((($(date +%s) - 300) * 1000))
-        read_events "$((from > start ? from : start))"
-        deploy_helper log-events "$SEEN_FILE" <<<"$AWS_FOUND"
+        print_events "$((from > start ? from : start))"
     done
 }
 

@@ -36,7 +36,7 @@ parse_args() {
 target_version() {
     local versions
     # shellcheck disable=SC2016  # `$LATEST` is a JMESPath literal, not a shell variable
-    versions="$(aws_call "list the versions of $FUNCTION" lambda list-versions-by-function \
+    versions="$(aws_run "list the versions of $FUNCTION" lambda list-versions-by-function \
         --function-name "$FUNCTION" --query 'Versions[?Version!=`$LATEST`].[Version, CodeSha256]' --output text)" ||
         exit 1
     sort -k1,1nr <<<"$versions" | awk -v current="$1" -v steps="$STEPS" '
@@ -46,13 +46,13 @@ target_version() {
 # download_code LOCATION FILE: get-function's Code.Location is a presigned S3 URL on AWS; an
 # endpoint (AWS_ENDPOINT_URL) serves S3 as well, so there the same bucket and key are read.
 download_code() {
-    local location="$1" file="$2" bucket key output
+    local location="$1" file="$2" bucket key
     if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
         bucket="${location#https://}"
         bucket="${bucket%%.*}"
         key="${location#https://*/}"
-        output="$(aws s3 cp --quiet "s3://$bucket/${key%%\?*}" "$file" 2>&1)" ||
-            die "cannot download the code from $AWS_ENDPOINT_URL: $(last_line "$output")"
+        aws_run "download the code from $AWS_ENDPOINT_URL" s3 cp --quiet \
+            "s3://$bucket/${key%%\?*}" "$file" >/dev/null
     else
         require_command curl "Install curl: it downloads the earlier code from S3."
         curl --fail --silent --show-error --output "$file" "$location" 2>"$file.err" ||
@@ -65,7 +65,7 @@ main() {
     aws_preflight
     deployment_names
     local current target version sha location new_version
-    current="$(aws_call "read Lambda function $FUNCTION (run create_lambdas.sh first?)" \
+    current="$(aws_run "read Lambda function $FUNCTION (run create_lambdas.sh first?)" \
         lambda get-function-configuration --function-name "$FUNCTION" --query CodeSha256 --output text)"
     target="$(target_version "$current")"
     [[ -n "$target" ]] ||
@@ -75,17 +75,17 @@ main() {
     WORK_DIR="$(mktemp -d)"
     trap 'rm -rf "$WORK_DIR"' EXIT
     say "downloading the code of version $version ($sha)"
-    location="$(aws_call "read version $version of $FUNCTION" lambda get-function \
+    location="$(aws_run "read version $version of $FUNCTION" lambda get-function \
         --function-name "$FUNCTION" --qualifier "$version" --query Code.Location --output text)"
     download_code "$location" "$WORK_DIR/code.zip"
     [[ "$(deploy_helper code-sha256 "$WORK_DIR/code.zip")" == "$sha" ]] ||
         die "the downloaded code of version $version does not match its CodeSha256 $sha"
 
     say "uploading it as the code of $FUNCTION (was $current)"
-    new_version="$(aws_call "update the code of $FUNCTION" lambda update-function-code \
+    new_version="$(aws_run "update the code of $FUNCTION" lambda update-function-code \
         --function-name "$FUNCTION" --zip-file "fileb://$WORK_DIR/code.zip" --publish --query Version --output text)"
-    aws lambda wait function-updated --function-name "$FUNCTION" ||
-        die "function '$FUNCTION' did not finish its update"
+    aws_run "wait for function '$FUNCTION' to finish its update" lambda wait function-updated \
+        --function-name "$FUNCTION" >/dev/null
     printf 'rolled back %s to the code of version %s: CodeSha256 %s (now version %s)\n' \
         "$FUNCTION" "$version" "$sha" "$new_version"
     say "check it, with HTTP_USER and HTTP_PASS set: python3 $INFO_DIR/smoke_test.py --url \"\$(cat $BUILD_DIR/endpoint-$STAGE.txt)\""

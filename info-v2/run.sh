@@ -11,7 +11,7 @@
 #
 # Environment: PORT (1080), DB_PORT (8000), DB_START_SECONDS (60, how long to wait for the
 # local DynamoDB), HTTP_USER / HTTP_PASS (watch / watch-local, local-only defaults),
-# DYNAMODB_TABLE (project1), AWS_ENDPOINT_URL (a DynamoDB you already run, e.g. DynamoDB Local).
+# DYNAMODB_TABLE (dev's table in zappa_settings.json: project1), AWS_ENDPOINT_URL (a DynamoDB you already run, e.g. DynamoDB Local).
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -49,7 +49,7 @@ docker_answers() {
 
 # use_local_credentials: local emulators accept any credentials; never send real ones to them.
 use_local_credentials() {
-    export AWS_ACCESS_KEY_ID="local" AWS_SECRET_ACCESS_KEY="local"
+    export AWS_ACCESS_KEY_ID="$DUMMY_CREDENTIAL" AWS_SECRET_ACCESS_KEY="$DUMMY_CREDENTIAL"
     unset AWS_PROFILE AWS_SESSION_TOKEN
 }
 
@@ -64,6 +64,7 @@ has_aws_credentials() {
 wait_for_dynamodb() {
     local what="$1" deadline=$((SECONDS + DB_START_SECONDS))
     say "waiting for $what to answer on port $DB_PORT"
+    # A raw call: failures are expected (and not worth a line) until DynamoDB answers.
     until aws dynamodb list-tables --max-items 1 --cli-connect-timeout 2 --cli-read-timeout 2 >/dev/null 2>&1; do
         if [[ -n "$db_pid" ]] && ! kill -0 "$db_pid" 2>/dev/null; then
             die "$what stopped while starting: $(last_line "$(cat "$BUILD_DIR/local-dynamodb.log")")"
@@ -138,8 +139,8 @@ main() {
     mkdir -p "$BUILD_DIR"
     ensure_tools_venv
     PATH="$TOOLS_VENV/bin:$PATH"
-    export AWS_REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
-    export AWS_DEFAULT_REGION="$AWS_REGION"
+    resolve_region
+    resolve_table
     port_is_open "$PORT" && die "port $PORT is in use; stop what runs there or set PORT"
 
     trap stop_local_database EXIT

@@ -45,7 +45,11 @@ from request_log import RequestLog
 from werkzeug.security import check_password_hash
 
 SPEC = Path(__file__).resolve().parent / "info_openapi_v2.yaml"
-TABLE_NAME = os.environ.get("DYNAMODB_TABLE", "project1")
+TABLE_NAME = os.environ.get("DYNAMODB_TABLE", "")
+if not TABLE_NAME:
+    raise RuntimeError(
+        "DYNAMODB_TABLE is not set: run.sh and the deploy scripts set it to the stage's table"
+    )
 HTTP_USER = os.environ.get("HTTP_USER", "")
 HTTP_PASS = os.environ.get("HTTP_PASS", "")
 HTTP_PASS_HASH = os.environ.get("HTTP_PASS_HASH", "")

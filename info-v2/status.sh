@@ -28,30 +28,33 @@ missing() {
 }
 
 show_function() {
-    local runtime memory sha modified
-    if find_text "Lambda function $FUNCTION" lambda get-function-configuration \
-        --function-name "$FUNCTION" --query '[Runtime, MemorySize, CodeSha256, LastModified]'; then
-        read -r runtime memory sha modified <<<"$AWS_FOUND"
+    local found runtime memory sha modified
+    if found="$(aws_lookup "read Lambda function $FUNCTION" lambda get-function-configuration \
+        --function-name "$FUNCTION" --query '[Runtime, MemorySize, CodeSha256, LastModified]' \
+        --output text)"; then
+        read -r runtime memory sha modified <<<"$found"
         row function "$FUNCTION: $runtime, $memory MB, code $sha, updated $modified"
     else
+        (($? == 1)) || exit 1
         missing function "Lambda function $FUNCTION" create_lambdas.sh
     fi
 }
 
 show_table() {
-    local status count
-    if find_text "DynamoDB table $DYNAMODB_TABLE" dynamodb describe-table \
-        --table-name "$DYNAMODB_TABLE" --query 'Table.[TableStatus, ItemCount]'; then
-        read -r status count <<<"$AWS_FOUND"
+    local found status count
+    if found="$(aws_lookup "read DynamoDB table $DYNAMODB_TABLE" dynamodb describe-table \
+        --table-name "$DYNAMODB_TABLE" --query 'Table.[TableStatus, ItemCount]' --output text)"; then
+        read -r status count <<<"$found"
         row table "$DYNAMODB_TABLE: $status, about $count items"
     else
+        (($? == 1)) || exit 1
         missing table "DynamoDB table $DYNAMODB_TABLE" initialize_dynamodb.sh
     fi
 }
 
 # show_api: the REST API, its stage, the public URL and the custom domains mapped to it.
 show_api() {
-    local api_id deployment updated
+    local api_id found deployment updated
     api_id="$(rest_api_ids)" || exit 1
     api_id="${api_id%%$'\n'*}" # create_api_gateway.sh names the extra ones, if any
     if [[ -z "$api_id" ]]; then
@@ -59,12 +62,13 @@ show_api() {
         return
     fi
     row "REST API" "$api_id ($FUNCTION)"
-    if ! find_text "stage $STAGE" apigateway get-stage --rest-api-id "$api_id" \
-        --stage-name "$STAGE" --query '[deploymentId, lastUpdatedDate]'; then
+    found="$(aws_lookup "read stage $STAGE" apigateway get-stage --rest-api-id "$api_id" \
+        --stage-name "$STAGE" --query '[deploymentId, lastUpdatedDate]' --output text)" || {
+        (($? == 1)) || exit 1
         missing stage "stage $STAGE of REST API $api_id" create_api_gateway.sh
         return
-    fi
-    read -r deployment updated <<<"$AWS_FOUND"
+    }
+    read -r deployment updated <<<"$found"
     row stage "$STAGE: deployment $deployment, updated $updated"
     row "public URL" "$(stage_url "$api_id")"
     custom_domains "$api_id"
@@ -74,13 +78,13 @@ show_api() {
 # Gateway V2's mappings, which include V1's base path mappings), or "none".
 custom_domains() {
     local api_id="$1" names name keys key urls=()
-    find_text "custom domain names" apigatewayv2 get-domain-names --query 'Items[].DomainName'
-    read -r -a names <<<"$AWS_FOUND"
-    for name in "${names[@]}"; do
-        find_text "API mappings of $name" apigatewayv2 get-api-mappings --domain-name "$name" \
-            --query "Items[?ApiId=='$api_id' && Stage=='$STAGE'].ApiMappingKey"
-        read -r -a keys <<<"$AWS_FOUND"
-        for key in "${keys[@]}"; do
+    names="$(aws_run "list custom domain names" apigatewayv2 get-domain-names \
+        --query 'Items[].DomainName' --output text)"
+    for name in $names; do
+        keys="$(aws_run "list the API mappings of $name" apigatewayv2 get-api-mappings \
+            --domain-name "$name" --query "Items[?ApiId=='$api_id' && Stage=='$STAGE'].ApiMappingKey" \
+            --output text)"
+        for key in $keys; do
             urls+=("https://$name/$key")
         done
     done

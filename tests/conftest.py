@@ -14,8 +14,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import aws_emulator
@@ -32,6 +34,7 @@ INFO_DIR = REPO / "info-v2"
 LIB_DIR = INFO_DIR / "lib"
 WATCHES = REPO / "watches.json"
 REGION = "us-east-1"
+TABLE = "project1"  # dev's table in zappa_settings.json
 HTTP_USER = "tester"
 HTTP_PASS = "s3cret-for-tests"
 
@@ -167,7 +170,7 @@ def run_script(name, *args, env, check=True, timeout=900):
 def loaded_table(aws_env):
     """The default table, created and filled from watches.json by initialize_dynamodb.sh."""
     run_script("initialize_dynamodb.sh", env=aws_env)
-    return "project1"
+    return TABLE
 
 
 @contextmanager
@@ -178,7 +181,7 @@ def serve(env, log=subprocess.DEVNULL):
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=INFO_DIR,
-        env=env,
+        env={"DYNAMODB_TABLE": TABLE, **env},
         stdout=log,
         stderr=log,
     )
@@ -224,6 +227,43 @@ def service_with_silent_database(aws_env):
         port = silent.getsockname()[1]
         with serve({**aws_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}) as base:
             yield base
+
+
+@contextmanager
+def answering_server(status, content_type, body):
+    """An HTTP server on a free loopback port that answers every request with STATUS,
+    CONTENT_TYPE and BODY (bytes), whatever it asks: an endpoint that is not what the client
+    expects. Yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def html_endpoint():
+    """A web server where AWS_ENDPOINT_URL should point at AWS: every answer an HTML 404."""
+    page = b"<!doctype html><html><body><h1>404 Not Found</h1></body></html>"
+    with answering_server(404, "text/html", page) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,18 @@ import json
 import os
 import signal
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import dynalite, free_port, run_script, run_sh_env, running_run_sh
+from conftest import (
+    answering_server,
+    dynalite,
+    free_port,
+    run_script,
+    run_sh_env,
+    running_run_sh,
+)
 
 AUTH = ("watch", "watch-local")
 STANDIN = Path(__file__).resolve().parent / "docker_standin"
@@ -63,33 +68,16 @@ def test_run_sh_serves_the_catalogue_from_a_dynamodb_only_endpoint(aws_env, dyna
         )
 
 
-class RefusingDynamoDB(BaseHTTPRequestHandler):
-    """Answers every request the way DynamoDB answers an unknown access key."""
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps(
-            {
-                "__type": "com.amazon.coral.service#UnrecognizedClientException",
-                "message": "The security token included in the request is invalid.",
-            }
-        ).encode()
-        self.send_response(400)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def refusing_endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RefusingDynamoDB)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    """Answers every request the way DynamoDB answers an unknown access key."""
+    refusal = {
+        "__type": "com.amazon.coral.service#UnrecognizedClientException",
+        "message": "The security token included in the request is invalid.",
+    }
+    body = json.dumps(refusal).encode()
+    with answering_server(400, "application/x-amz-json-1.0", body) as url:
+        yield url
 
 
 @pytest.mark.parametrize(
@@ -98,10 +86,11 @@ def refusing_endpoint():
         ("unreachable", "cannot reach DynamoDB at http://127.0.0.1:"),
         ("no credentials", "no usable AWS credentials: none were found"),
         ("refused credentials", "no usable AWS credentials: DynamoDB at http://127.0.0.1:"),
+        ("not AWS", "answers HTML, not the AWS API: is the URL right?"),
     ],
 )
 def test_initialize_dynamodb_names_the_real_cause(
-    case, expected, aws_env, dynalite_command, refusing_endpoint
+    case, expected, aws_env, dynalite_command, refusing_endpoint, html_endpoint
 ):
     with dynalite(dynalite_command) as endpoint:
         env = {**aws_env, "AWS_ENDPOINT_URL": endpoint}
@@ -110,6 +99,8 @@ def test_initialize_dynamodb_names_the_real_cause(
         elif case == "no credentials":
             env = {k: v for k, v in env.items() if not k.startswith("AWS_SECRET")}
             env = {k: v for k, v in env.items() if k != "AWS_ACCESS_KEY_ID"} | NO_AWS_CONFIG
+        elif case == "not AWS":
+            env["AWS_ENDPOINT_URL"] = html_endpoint
         else:
             env["AWS_ENDPOINT_URL"] = refusing_endpoint
         result = run_script("initialize_dynamodb.sh", env=env, check=False)
@@ -133,6 +124,17 @@ def test_deploy_scripts_say_a_dynamodb_only_endpoint_cannot_deploy(aws_env, dyna
         result = run_script("create_api_gateway.sh", env=env, check=False)
     assert result.returncode == 1
     assert "does not answer STS" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("script", ["status.sh", "create_lambdas.sh"])
+def test_deploy_scripts_say_an_endpoint_that_is_not_aws_answers_html(
+    script, aws_env, html_endpoint
+):
+    result = run_script(script, env={**aws_env, "AWS_ENDPOINT_URL": html_endpoint}, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{script}: error: {html_endpoint} answers HTML, not the AWS API: is the URL right?"
+    )
 
 
 @pytest.fixture

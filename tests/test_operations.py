@@ -14,6 +14,7 @@ import time
 import uuid
 import zipfile
 
+import aws_emulator
 import pytest
 import requests
 from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, run_script
@@ -99,6 +100,17 @@ def test_status_names_what_is_missing_in_one_line(aws_env, loaded_table):
     error = one_line_error(result, "status.sh")
     assert error.endswith(f"not deployed: Lambda function {FUNCTION}, REST API {FUNCTION}")
     assert "table          project1: ACTIVE" in result.stdout
+
+
+def test_status_tells_a_refusal_from_a_missing_table(aws_env, loaded_table):
+    # A lookup that fails for another reason than "not found" stops with that reason: a
+    # throttled (or forbidden) DescribeTable must not read as "missing: DynamoDB table".
+    with aws_emulator.faults.injected(throttled_dynamodb_operations=["DescribeTable"]):
+        result = run_script("status.sh", env=aws_env, check=False)
+    error = one_line_error(result, "status.sh")
+    assert error.startswith("status.sh: error: cannot read DynamoDB table project1: ")
+    assert "ProvisionedThroughputExceededException" in error
+    assert "missing: DynamoDB table" not in result.stdout
 
 
 @pytest.fixture(scope="module")

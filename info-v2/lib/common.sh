@@ -3,7 +3,7 @@
 #
 # Configuration (environment variables, with their defaults):
 #   STAGE            dev        Zappa stage in zappa_settings.json; also the API Gateway stage
-#   DYNAMODB_TABLE   project1   the DynamoDB table
+#   DYNAMODB_TABLE   the stage's aws_environment_variables.DYNAMODB_TABLE in zappa_settings.json
 #   AWS_REGION       from AWS_DEFAULT_REGION, then `aws configure get region`, then us-east-1
 #   AWS_ENDPOINT_URL (unset)    send every AWS call to an emulator instead of AWS
 #   PYTHON           python3    the interpreter for the tools virtualenv (.venv)
@@ -24,7 +24,7 @@ SPEC_FILE="$REPO_DIR/info_openapi_v2.yaml"
 
 # shellcheck disable=SC2034
 STAGE="${STAGE:-dev}"
-DYNAMODB_TABLE="${DYNAMODB_TABLE:-project1}"
+DYNAMODB_TABLE="${DYNAMODB_TABLE:-}" # resolve_table: the stage's own, from zappa_settings.json
 PYTHON="${PYTHON:-python3}"
 # The Lambda runtime in zappa_settings.json; the package is built with the same Python.
 LAMBDA_PYTHON="python3.13"
@@ -33,6 +33,9 @@ export AWS_PAGER="" # AWS CLI v2 would page long outputs
 # AWS CLI v2's retries (3 attempts, backoff with jitter), also under v1 (the tools virtualenv's):
 # v1's legacy mode tries DynamoDB 10 times, so an endpoint that is down took 27 s to report.
 export AWS_RETRY_MODE="${AWS_RETRY_MODE:-standard}"
+# What run.sh and the offline AWS send as credentials: local emulators accept any, and this
+# one never matches a real account's.
+DUMMY_CREDENTIAL="testing"
 # The id of the statement that lets API Gateway invoke the function (create and teardown).
 INVOKE_STATEMENT_ID="api-gateway-invoke"
 SNAP_START="${SNAP_START:-off}"
@@ -85,6 +88,7 @@ require_aws_cli() {
 resolve_region() {
     local region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
     if [[ -z "$region" ]]; then
+        # The AWS CLI's own configuration (a local file, no call to AWS): empty when unset.
         region="$(aws configure get region 2>/dev/null || true)"
     fi
     AWS_REGION="${region:-us-east-1}"
@@ -98,50 +102,111 @@ require_known_region() {
         die "unknown AWS region '$AWS_REGION'. Set AWS_REGION to a region such as us-east-1 or eu-west-1."
 }
 
-# aws_failure_reason SERVICE OUTPUT: why an AWS call failed, in one line: the endpoint cannot
-# be reached, no credentials were found, or the service refused them are different fixes.
-aws_failure_reason() {
-    local service="$1" output="$2" where="${AWS_ENDPOINT_URL:-AWS in $AWS_REGION}"
+# --- Calling AWS ----------------------------------------------------------------------
+# Two functions call the AWS CLI; every script uses them, and a raw `aws` call is left only
+# where a comment says why. Both print the CLI's output on stdout ("None", the CLI's text for
+# nothing, prints nothing), so results are read with $(...), never through globals.
+#
+#   aws_run WHAT ARGS...     the call must succeed; on failure it stops with one line:
+#                            "cannot WHAT: <the cause>" (exit status 1).
+#   aws_lookup WHAT ARGS...  for something that may not exist: exit status 1 and nothing
+#                            printed when AWS says it does not exist; 2, after the same one
+#                            line as aws_run, on any other failure. Use it in a condition:
+#       if arn="$(aws_lookup "read IAM role $ROLE" iam get-role ...)"; then
+#           ...                           # found
+#       else
+#           (($? == 1)) || exit 1         # another failure: the line is printed already
+#           ...                           # not found
+#       fi
+#   or `arn="$(aws_lookup ...)" || { (($? == 1)) || exit 1; ...not found...; }`; never with
+#   `if !`, which turns the status into 0.
+# Inside $(...) a failure ends only that subshell: where errexit does not apply (in a
+# condition, or under `local x=...`), add `|| exit 1`. inherit_errexit (bash 4.4 and later)
+# makes a failed command inside $(...) end the substitution too, not run on.
+shopt -s inherit_errexit 2>/dev/null || true
+
+aws_run() {
+    local what="$1" output
+    shift
+    output="$(aws "$@" 2>&1)" || die "$(aws_failure "$what" "$1" "$output")"
+    [[ "$output" == "None" ]] || printf '%s\n' "$output"
+}
+
+aws_lookup() {
+    local what="$1" output
+    shift
+    if output="$(aws "$@" 2>&1)"; then
+        [[ "$output" == "None" ]] || printf '%s\n' "$output"
+        return 0
+    fi
+    if grep -qE 'NotFound|NoSuchEntity|does not exist|cannot be found' <<<"$output"; then
+        return 1
+    fi
+    warn "$(aws_failure "$what" "$1" "$output")"
+    return 2
+}
+
+# aws_failure WHAT SERVICE OUTPUT: the one line that says why a call of the AWS CLI failed.
+# An endpoint that cannot be reached, missing or refused credentials and a server that is not
+# AWS at all each need their own fix, so they are named; any other error is the CLI's last line.
+aws_failure() {
+    local what="$1" service output="$3" where="${AWS_ENDPOINT_URL:-AWS in $AWS_REGION}"
+    service="$(service_name "$2")"
     case "$output" in
     *"Could not connect to the endpoint URL"* | *"Connect timeout on endpoint"* | *"Read timeout on endpoint"*)
         printf 'cannot reach %s at %s: is it running, and is the address right?\n' "$service" "$where" ;;
     *"Unable to locate credentials"* | *"Partial credentials found"*)
         printf "no usable AWS credentials: none were found. Run 'aws configure', or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.\n" ;;
     *UnrecognizedClientException* | *InvalidClientTokenId* | *InvalidSignatureException* | \
-        *SignatureDoesNotMatch* | *ExpiredToken* | *AuthFailure* | *AccessDenied*)
+        *SignatureDoesNotMatch* | *ExpiredToken* | *AuthFailure*)
         printf 'no usable AWS credentials: %s at %s refused them (%s)\n' "$service" "$where" "$(last_line "$output")" ;;
+    *UnknownOperationException* | *"operation: Unknown"*)
+        printf '%s does not answer %s (a DynamoDB-only emulator?): the deploy scripts need an endpoint that serves every AWS service they call.\n' "$where" "$service" ;;
+    *"<html"* | *"<HTML"* | *"<!doctype"* | *"<!DOCTYPE"* | *"</html>"*)
+        printf '%s answers HTML, not the AWS API: is the URL right?\n' "$where" ;;
     *)
-        printf '%s at %s failed: %s\n' "$service" "$where" "$(last_line "$output")" ;;
+        printf 'cannot %s: %s\n' "$what" "$(last_line "$output")" ;;
+    esac
+}
+
+# service_name CLI_SERVICE: how AWS names the service of an AWS CLI command, for messages.
+service_name() {
+    case "$1" in
+    dynamodb) echo DynamoDB ;;
+    sts) echo STS ;;
+    lambda) echo Lambda ;;
+    iam) echo IAM ;;
+    apigateway | apigatewayv2) echo "API Gateway" ;;
+    logs) echo "CloudWatch Logs" ;;
+    cloudwatch) echo CloudWatch ;;
+    acm) echo ACM ;;
+    route53) echo "Route 53" ;;
+    events) echo EventBridge ;;
+    s3) echo S3 ;;
+    *) echo "$1" ;;
     esac
 }
 
 # require_aws_credentials: sets ACCOUNT_ID (deploy scripts need it for ARNs), or stops with one line.
 require_aws_credentials() {
-    local output
-    if ! output="$(aws sts get-caller-identity --query Account --output text 2>&1)"; then
-        if [[ -n "${AWS_ENDPOINT_URL:-}" && "$output" == *"GetCallerIdentity operation: Unknown"* ]]; then
-            die "the endpoint $AWS_ENDPOINT_URL does not answer STS (a DynamoDB-only emulator?): deploying needs one that emulates every AWS service the scripts call."
-        fi
-        die "$(aws_failure_reason STS "$output")"
-    fi
     # shellcheck disable=SC2034
-    ACCOUNT_ID="$output"
+    ACCOUNT_ID="$(aws_run "ask STS who the credentials belong to" sts get-caller-identity \
+        --query Account --output text)"
 }
 
 # require_dynamodb_access: one DynamoDB call proves endpoint and credentials, for the scripts
 # that need nothing else (DynamoDB Local and other DynamoDB-only endpoints have no STS).
 require_dynamodb_access() {
-    local output
-    output="$(aws dynamodb list-tables --max-items 1 --cli-connect-timeout 5 2>&1 >/dev/null)" ||
-        die "$(aws_failure_reason DynamoDB "$output")"
+    aws_run "list DynamoDB tables" dynamodb list-tables --max-items 1 --cli-connect-timeout 5 >/dev/null
 }
 
-# aws_tools_and_region: the AWS CLI, the tools virtualenv and a known region.
+# aws_tools_and_region: the AWS CLI, the tools virtualenv, a known region and the table name.
 aws_tools_and_region() {
     require_aws_cli
     ensure_tools_venv
     resolve_region
     require_known_region
+    resolve_table
 }
 
 # aws_preflight: the checks every deploy script starts with; sets ACCOUNT_ID.
@@ -166,18 +231,36 @@ require_http_user() {
 
 # require_table: the table must exist before a function is pointed at it.
 require_table() {
-    aws dynamodb describe-table --table-name "$DYNAMODB_TABLE" >/dev/null 2>&1 ||
-        die "DynamoDB table '$DYNAMODB_TABLE' not found in $AWS_REGION. Run initialize_dynamodb.sh first."
+    aws_lookup "read DynamoDB table '$DYNAMODB_TABLE'" dynamodb describe-table \
+        --table-name "$DYNAMODB_TABLE" >/dev/null && return
+    (($? == 1)) || exit 1
+    die "DynamoDB table '$DYNAMODB_TABLE' not found in $AWS_REGION. Run initialize_dynamodb.sh first."
+}
+
+# lib_python SCRIPT ARGS...: one of the Python helpers in lib/ (SCRIPT without .py), run by
+# the tools virtualenv. Each prints its own one-line error and exits non-zero on failure.
+lib_python() {
+    "$TOOLS_VENV/bin/python" "$LIB_DIR/$1.py" "${@:2}"
 }
 
 # deploy_helper COMMAND ARGS...: a subcommand of deploy_helpers.py (the scripts' Python steps).
 deploy_helper() {
-    "$TOOLS_VENV/bin/python" "$LIB_DIR/deploy_helpers.py" "$@"
+    lib_python deploy_helpers "$@"
 }
 
-# zappa_setting KEY: a value of the current stage in zappa_settings.json.
+# zappa_setting KEY: a value of the current stage in zappa_settings.json (a stage's "extends"
+# applies; KEY may name a nested value, e.g. aws_environment_variables.DYNAMODB_TABLE).
 zappa_setting() {
     deploy_helper zappa-setting "$STAGE" "$1"
+}
+
+# resolve_table: DYNAMODB_TABLE, unless set, is the stage's own in zappa_settings.json: the
+# one place that names each stage's table.
+resolve_table() {
+    if [[ -z "$DYNAMODB_TABLE" ]]; then
+        DYNAMODB_TABLE="$(zappa_setting aws_environment_variables.DYNAMODB_TABLE)" || exit 1
+    fi
+    export DYNAMODB_TABLE
 }
 
 # deployment_names: sets FUNCTION (Zappa names it "<project_name>-<stage>") and ROLE.
@@ -188,58 +271,19 @@ deployment_names() {
     ROLE="$(zappa_setting role_name)" || exit 1
 }
 
-# aws_call WHAT ARGS...: `aws ARGS`, its output on stdout; on failure, stops with one line:
-# "cannot WHAT" and the CLI's own last line.
-aws_call() {
-    local what="$1" output
-    shift
-    output="$(aws "$@" 2>&1)" || die "cannot $what: $(last_line "$output")"
-    printf '%s\n' "$output"
-}
-
-# aws_find WHAT ARGS...: like aws_call, but an answer that the thing does not exist is exit
-# status 1 instead of a stop. Call it directly (not in $(...)): the output goes to AWS_FOUND.
-aws_find() {
-    local what="$1"
-    shift
-    if AWS_FOUND="$(aws "$@" 2>&1)"; then
-        return 0
-    elif is_not_found "$AWS_FOUND"; then
-        return 1
-    fi
-    die "cannot $what: $(last_line "$AWS_FOUND")"
-}
-
-# find_text WHAT ARGS...: aws_find with text output; "None" becomes an empty AWS_FOUND.
-find_text() {
-    aws_find "$@" --output text || return 1
-    [[ "$AWS_FOUND" != "None" ]] || AWS_FOUND=""
-}
-
 # certificate_field ARN QUERY: one field of describe-certificate (under Certificate.), as text;
 # empty when the certificate has none (create_custom_domain.sh, delete_all.sh).
 certificate_field() {
-    find_text "describe certificate $1" acm describe-certificate --certificate-arn "$1" \
-        --query "Certificate.$2" || die "certificate $1 not found"
-    printf '%s\n' "$AWS_FOUND"
-}
-
-# is_not_found OUTPUT: whether an AWS CLI error says that the thing does not exist.
-is_not_found() {
-    grep -qE 'NotFound|NoSuchEntity|does not exist|cannot be found' <<<"$1"
-}
-
-# aws_list WHAT ARGS...: the words of a listing's text output, one per line ("None" is none).
-aws_list() {
-    local output
-    output="$(aws_call "$@")" || exit 1
-    [[ "$output" == "None" ]] || tr -s '\t' '\n' <<<"$output"
+    aws_run "describe certificate $1" acm describe-certificate --certificate-arn "$1" \
+        --query "Certificate.$2" --output text
 }
 
 # rest_api_ids: the ids of the REST APIs named $FUNCTION (the scripts name it so), one per line.
 rest_api_ids() {
-    aws_list "list REST APIs" apigateway get-rest-apis \
-        --query "items[?name=='$FUNCTION'].id" --output text
+    local ids
+    ids="$(aws_run "list REST APIs" apigateway get-rest-apis \
+        --query "items[?name=='$FUNCTION'].id" --output text)" || exit 1
+    [[ -z "$ids" ]] || tr '\t' '\n' <<<"$ids"
 }
 
 # stage_url API_ID: the public base URL of the REST API's stage $STAGE; clients append
@@ -250,20 +294,20 @@ stage_url() {
     printf 'https://%s.execute-api.%s.%s/%s\n' "$1" "$AWS_REGION" "$domain" "$STAGE"
 }
 
-# hosted_zone_of NAME: the public Route 53 hosted zone that holds NAME's records (the longest
-# zone name that NAME ends with); sets ZONE_ID and ZONE_NAME, or returns 1 when none exists.
+# hosted_zone_of NAME: "ZONE_ID ZONE_NAME" of the public Route 53 hosted zone that holds NAME's
+# records (the longest zone name that NAME ends with); exit status 1 when none does.
 hosted_zone_of() {
-    local name="${1%.}." zones id zone
+    local name="${1%.}." zones id zone best_id="" best_zone=""
     # shellcheck disable=SC2016  # JMESPath's literal `false`, not a command
-    zones="$(aws_list "list Route 53 hosted zones" route53 list-hosted-zones \
+    zones="$(aws_run "list Route 53 hosted zones" route53 list-hosted-zones \
         --query 'HostedZones[?Config.PrivateZone==`false`].[Id, Name]' --output text)" || exit 1
-    ZONE_ID="" ZONE_NAME=""
     while read -r id zone; do
-        if [[ "$name" == "$zone" || "$name" == *".$zone" ]] && ((${#zone} > ${#ZONE_NAME})); then
-            ZONE_ID="${id##*/}" ZONE_NAME="$zone"
+        if [[ -n "$zone" ]] && [[ "$name" == "$zone" || "$name" == *".$zone" ]] &&
+            ((${#zone} > ${#best_zone})); then
+            best_id="${id##*/}" best_zone="$zone"
         fi
-    done < <(paste - - <<<"$zones")
-    [[ -n "$ZONE_ID" ]]
+    done <<<"$zones"
+    [[ -n "$best_id" ]] && printf '%s %s\n' "$best_id" "$best_zone"
 }
 
 # record_change ACTION RECORD_SET_JSON: the change batch of one UPSERT or DELETE, for

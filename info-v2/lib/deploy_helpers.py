@@ -2,9 +2,9 @@
 
     deploy_helpers.py known-region REGION
     deploy_helpers.py zappa-setting STAGE KEY
-    deploy_helpers.py zappa-settings STAGE SNAP_START
+    deploy_helpers.py zappa-settings STAGE SNAP_START REQUIREMENTS
     deploy_helpers.py execution-policy REGION ACCOUNT TABLE FUNCTION
-    deploy_helpers.py finish-package PACKAGE
+    deploy_helpers.py finish-package PACKAGE REQUIREMENTS APP_FILE...
     deploy_helpers.py function-configuration FUNCTION ROLE_ARN CURRENT_VARIABLES_FILE
     deploy_helpers.py import-result < RESPONSE
     deploy_helpers.py invoke-source-arn STATEMENT_ID RESOURCE < POLICY
@@ -22,8 +22,10 @@ import hashlib
 import json
 import os
 import py_compile
+import re
 import string
 import sys
+import sysconfig
 import tempfile
 import time
 import zipfile
@@ -43,31 +45,50 @@ def known_region(region):
     return 0 if region in boto3.session.Session().get_available_regions("lambda") else 1
 
 
-def zappa_setting(stage, key):
-    """A value of STAGE in zappa_settings.json."""
+def stage_settings(stage):
+    """The settings of STAGE in zappa_settings.json, over those of the stage it extends."""
     settings = json.loads(ZAPPA_SETTINGS.read_text(encoding="utf-8"))
     if stage not in settings:
         sys.exit(
             f"stage '{stage}' is not in {ZAPPA_SETTINGS}; add it there "
             f"or set STAGE to one of {sorted(settings)}"
         )
-    if key not in settings[stage]:
-        sys.exit(f"'{key}' is not set for stage '{stage}' in {ZAPPA_SETTINGS}")
-    print(settings[stage][key])
+    own = settings[stage]
+    base = settings.get(own.get("extends"), {})
+    return {**base, **own}
 
 
-def zappa_settings(stage, snap_start):
-    """zappa_settings.json as Zappa gets it, with SNAP_START (on/off) applied: Zappa's
-    snap_start, and with it the app imported during init (Zappa's
-    INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT), so that the snapshot holds it."""
+def zappa_setting(stage, key):
+    """A value of STAGE in zappa_settings.json; KEY may name a nested one (a.b)."""
+    value = stage_settings(stage)
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            sys.exit(f"'{key}' is not set for stage '{stage}' in {ZAPPA_SETTINGS}")
+        value = value[part]
+    print(value)
+
+
+def zappa_settings(stage, snap_start, requirements):
+    """zappa_settings.json as Zappa gets it: the stage's table as the scripts resolved it
+    (DYNAMODB_TABLE), SNAP_START (on/off) applied (Zappa's snap_start, and with it the app
+    imported during init, Zappa's INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT, so that the snapshot
+    holds it), and, for speed only, Zappa told not to copy what finish-package would drop:
+    the virtualenv's other distributions (Zappa's own command-line dependencies, boto3 ...)."""
     settings = json.loads(ZAPPA_SETTINGS.read_text(encoding="utf-8"))
-    stage_settings = settings[stage]
+    own = settings[stage]
+    variables = {**stage_settings(stage).get("aws_environment_variables", {})}
+    variables["DYNAMODB_TABLE"] = os.environ["DYNAMODB_TABLE"]
     if snap_start == "on":
-        stage_settings["snap_start"] = "PublishedVersions"
-        variables = stage_settings.setdefault("aws_environment_variables", {})
+        own["snap_start"] = "PublishedVersions"
         variables["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] = "true"
     else:
-        stage_settings["snap_start"] = "None"
+        own["snap_start"] = "None"
+    own["aws_environment_variables"] = variables
+    site_packages = Path(sysconfig.get_paths()["purelib"])
+    wanted = distribution_entries(requirements)
+    own["exclude"] = sorted(
+        {"__pycache__"} | {path.name for path in site_packages.iterdir() if path.name not in wanted}
+    )
     print(json.dumps(settings))
 
 
@@ -78,8 +99,22 @@ def execution_policy(region, account, table, function):
     print(json.dumps(json.loads(text)))
 
 
-def finish_package(package_path):
-    """Adds the compiled bytecode of every module, and makes the package reproducible.
+# The Lambda runtime provides boto3 and what it depends on: the package leaves them out.
+RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six"}
+# Zappa's handler, which Lambda calls: the files Zappa writes at the package's top, and the
+# distributions it imports at run time.
+ZAPPA_FILES = {"__init__.py", "handler.py", "zappa_settings.py"}
+ZAPPA_DISTRIBUTIONS = {"zappa", "durationpy"}
+
+
+def finish_package(package_path, requirements, app_files):
+    """Keeps what the function needs, adds the compiled bytecode of every module, and makes
+    the package reproducible.
+
+    What the function needs is a list, not what is left after exclusions: APP_FILES (the
+    staged app), Zappa's handler, and the distributions named in REQUIREMENTS except those
+    the Lambda runtime provides (without their test suites). Zappa zips its whole
+    virtualenv, its own command-line dependencies too: everything else is dropped.
 
     Lambda's /var/task is read-only, so without bytecode each cold start compiles every
     imported module again (about half of the cold start). Zappa leaves __pycache__ out; the
@@ -89,11 +124,15 @@ def finish_package(package_path):
     package_info.json (a random id, the build time and user; nothing reads it at run time),
     so update_lambdas.sh reports the same CodeSha256 when no code changed.
     """
+    wanted = set(app_files) | ZAPPA_FILES | distribution_entries(requirements)
     with tempfile.TemporaryDirectory() as tree:
         with zipfile.ZipFile(package_path) as package:
-            package.extractall(tree)
-            modes = {info.filename: info.external_attr for info in package.infolist()}
-        Path(tree, "package_info.json").unlink(missing_ok=True)
+            entries = [info for info in package.infolist() if needed(info.filename, wanted)]
+            package.extractall(tree, members=entries)
+            modes = {info.filename: info.external_attr for info in entries}
+        missing = (set(app_files) | distribution_files(requirements)) - set(modes)
+        if missing:
+            sys.exit(f"the package lacks {len(missing)} needed file(s): {sorted(missing)[:5]}")
         compileall.compile_dir(
             tree,
             ddir="/var/task",
@@ -109,6 +148,43 @@ def finish_package(package_path):
                 entry.external_attr = modes.get(name, 0o644 << 16)
                 entry.compress_type = zipfile.ZIP_DEFLATED
                 package.writestr(entry, path.read_bytes())
+
+
+def needed(name, wanted):
+    """Whether the package entry NAME is one the function needs: under a wanted top-level
+    name, and neither bytecode (made anew below) nor a distribution's own test suite."""
+    parts = name.split("/")
+    return parts[0] in wanted and "__pycache__" not in parts and parts[1:2] != ["tests"]
+
+
+def distribution_files(requirements):
+    """The files of the distributions the function needs, as installed for the Python running
+    this (relative to site-packages; their bytecode and test suites left out)."""
+    from importlib.metadata import distribution
+
+    names = requirement_names(requirements) - RUNTIME_PROVIDED | ZAPPA_DISTRIBUTIONS
+    files = set()
+    for name in names:
+        for file in distribution(name).files or []:
+            if file.parts[0] != ".." and needed(file.as_posix(), {file.parts[0]}):
+                files.add(file.as_posix())
+    return files
+
+
+def distribution_entries(requirements):
+    """The top-level names (packages, modules, .dist-info folders) of those files."""
+    return {file.split("/")[0] for file in distribution_files(requirements)}
+
+
+def requirement_names(requirements):
+    """The normalised distribution names of a pinned requirements file (name[extras]==x)."""
+    names = set()
+    for line in Path(requirements).read_text(encoding="utf-8").splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name = re.split(r"[\[=<>!~; ]", line, maxsplit=1)[0]
+            names.add(re.sub(r"[-_.]+", "-", name).lower())
+    return names
 
 
 def function_configuration(function, role_arn, current_file):
@@ -177,7 +253,7 @@ def parse_args(argv):
     for command, function, arguments in COMMANDS:
         subparser = commands.add_parser(command, help=function.__doc__.splitlines()[0])
         for argument in arguments:
-            subparser.add_argument(argument)
+            subparser.add_argument(argument, nargs="+" if argument == "app_files" else None)
         subparser.set_defaults(run=function, arguments=arguments)
     return parser.parse_args(argv)
 
@@ -185,9 +261,9 @@ def parse_args(argv):
 COMMANDS = [
     ("known-region", known_region, ["region"]),
     ("zappa-setting", zappa_setting, ["stage", "key"]),
-    ("zappa-settings", zappa_settings, ["stage", "snap_start"]),
+    ("zappa-settings", zappa_settings, ["stage", "snap_start", "requirements"]),
     ("execution-policy", execution_policy, ["region", "account", "table", "function"]),
-    ("finish-package", finish_package, ["package"]),
+    ("finish-package", finish_package, ["package", "requirements", "app_files"]),
     ("function-configuration", function_configuration, ["function", "role_arn", "current_file"]),
     ("import-result", import_result, []),
     ("invoke-source-arn", invoke_source_arn, ["statement_id", "resource"]),

@@ -11,6 +11,10 @@
 # The trust policy of the execution role: only the Lambda service may assume it.
 TRUST_POLICY='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 POLICY_NAME="watch-info-least-privilege"
+# What the function needs of info-v2/: the app's modules and the spec. build_package stages
+# exactly these (beside the dependencies of requirements.txt: deploy_helpers.py
+# finish-package), so nothing else of the repository can ship.
+APP_FILES=(server.py http_guards.py request_log.py info_openapi_v2.yaml)
 
 # lambda_setup: the checks both scripts run before touching anything.
 lambda_setup() {
@@ -20,39 +24,53 @@ lambda_setup() {
     aws_preflight
     require_table
     LAMBDA_PYTHON_PATH="$(runtime_python)" || exit 1
+    ensure_venv "$LAMBDA_VENV" "$LIB_DIR/requirements-zappa.txt" "$LAMBDA_PYTHON_PATH"
     deployment_names
     WORK_DIR="$(mktemp -d)"
+    APP_DIR="$WORK_DIR/app"
     # The work folder holds the request with the credentials: it goes away however we exit.
     trap 'rm -rf "$WORK_DIR"' EXIT
     write_zappa_settings
 }
 
-# write_zappa_settings: zappa_settings.json as Zappa gets it, with SNAP_START applied (see
-# deploy_helpers.py zappa-settings). Sets ZAPPA_SETTINGS.
+# packaging_helper COMMAND ARGS...: a subcommand of deploy_helpers.py run by the packaging
+# virtualenv's Python (the Lambda runtime's): it reads what that virtualenv holds and compiles
+# the package's bytecode for that Python.
+packaging_helper() {
+    "$LAMBDA_VENV/bin/python" "$LIB_DIR/deploy_helpers.py" "$@"
+}
+
+# write_zappa_settings: zappa_settings.json as Zappa gets it, with the table and SNAP_START
+# applied (see deploy_helpers.py zappa-settings). Sets ZAPPA_SETTINGS.
 write_zappa_settings() {
     ZAPPA_SETTINGS="$WORK_DIR/zappa_settings.json"
-    deploy_helper zappa-settings "$STAGE" "$SNAP_START" >"$ZAPPA_SETTINGS" || exit 1
+    packaging_helper zappa-settings "$STAGE" "$SNAP_START" "$INFO_DIR/requirements.txt" \
+        >"$ZAPPA_SETTINGS" || exit 1
 }
 
 # function_exists: 0 when the function exists, 1 when it does not, stops on other errors.
 function_exists() {
-    aws_find "look up Lambda function '$FUNCTION'" lambda get-function --function-name "$FUNCTION"
+    aws_lookup "look up Lambda function '$FUNCTION'" lambda get-function \
+        --function-name "$FUNCTION" >/dev/null && return
+    (($? == 1)) || exit 1
+    return 1
 }
 
 # ensure_execution_role: creates the role if missing, then (re)writes its trust and inline
 # policies, so a rerun repairs whatever an interrupted run left. Sets ROLE_ARN.
 ensure_execution_role() {
-    if aws_find "read IAM role '$ROLE'" iam get-role --role-name "$ROLE" --query Role.Arn --output text; then
-        ROLE_ARN="$AWS_FOUND"
-        aws_call "set the trust policy of IAM role '$ROLE'" iam update-assume-role-policy \
+    if ROLE_ARN="$(aws_lookup "read IAM role '$ROLE'" iam get-role --role-name "$ROLE" \
+        --query Role.Arn --output text)"; then
+        aws_run "set the trust policy of IAM role '$ROLE'" iam update-assume-role-policy \
             --role-name "$ROLE" --policy-document "$TRUST_POLICY" >/dev/null
     else
+        (($? == 1)) || exit 1
         say "creating IAM role $ROLE"
-        ROLE_ARN="$(aws_call "create IAM role '$ROLE'" iam create-role --role-name "$ROLE" \
+        ROLE_ARN="$(aws_run "create IAM role '$ROLE'" iam create-role --role-name "$ROLE" \
             --assume-role-policy-document "$TRUST_POLICY" \
             --description "Execution role of the Lambda function $FUNCTION" \
             --query Role.Arn --output text)"
-        aws_call "see IAM role '$ROLE' appear" iam wait role-exists --role-name "$ROLE" >/dev/null
+        aws_run "see IAM role '$ROLE' appear" iam wait role-exists --role-name "$ROLE" >/dev/null
     fi
     # execution_policy.json: GetItem serves GET and the duplicate check of POST, PutItem
     # (conditional) stores a watch; logs go to the function's own log group only.
@@ -60,7 +78,7 @@ ensure_execution_role() {
     local policy
     policy="$(deploy_helper execution-policy "$AWS_REGION" "$ACCOUNT_ID" "$DYNAMODB_TABLE" "$FUNCTION")" ||
         die "could not render execution_policy.json"
-    aws_call "put the policy of IAM role '$ROLE'" iam put-role-policy --role-name "$ROLE" \
+    aws_run "put the policy of IAM role '$ROLE'" iam put-role-policy --role-name "$ROLE" \
         --policy-name "$POLICY_NAME" --policy-document "$policy" >/dev/null
 }
 
@@ -69,10 +87,11 @@ ensure_execution_role() {
 # complete before the function has its environment and a REST API.
 ZAPPA_NOISE='^Package created: |^Deployment complete!|deployment is live!'
 
-# run_zappa ARGS...: Zappa from the packaging virtualenv, in info-v2 where its settings are.
-# Its progress shows on stderr (ZAPPA_NOISE left out); all of it is kept for zappa_failure.
+# run_zappa ARGS...: Zappa from the packaging virtualenv, in the staged app folder (Zappa
+# packages the folder it runs in). Its progress shows on stderr (ZAPPA_NOISE left out); all of
+# it is kept for zappa_failure.
 run_zappa() {
-    (cd "$INFO_DIR" && VIRTUAL_ENV="$LAMBDA_VENV" PATH="$LAMBDA_VENV/bin:$PATH" zappa "$@" -s "$ZAPPA_SETTINGS") 2>&1 |
+    (cd "$APP_DIR" && VIRTUAL_ENV="$LAMBDA_VENV" PATH="$LAMBDA_VENV/bin:$PATH" zappa "$@" -s "$ZAPPA_SETTINGS") 2>&1 |
         tee "$WORK_DIR/zappa.log" | { grep -Ev "$ZAPPA_NOISE" || true; } >&2
 }
 
@@ -85,17 +104,28 @@ zappa_failure() {
         END { print (error != "" ? error : last) }' "$WORK_DIR/zappa.log")"
 }
 
-# build_package: the function's package from the dedicated packaging virtualenv, so the
-# developer's tools never leak in. It is built in this run's own folder (a concurrent run
-# cannot swap it before the upload); a copy is kept as build/<function>.zip. Sets PACKAGE.
+# stage_app: the folder Zappa packages and runs in: APP_FILES, nothing else.
+stage_app() {
+    local file
+    mkdir -p "$APP_DIR"
+    for file in "${APP_FILES[@]}"; do
+        cp "$INFO_DIR/$file" "$APP_DIR/$file"
+    done
+}
+
+# build_package: the function's package: the staged app and, from the dedicated packaging
+# virtualenv, the distributions of requirements.txt and Zappa's handler (so the developer's
+# tools never leak in). It is built in this run's own folder (a concurrent run cannot swap it
+# before the upload); a copy is kept as build/<function>.zip. Sets PACKAGE.
 build_package() {
-    ensure_venv "$LAMBDA_VENV" "$LIB_DIR/requirements-zappa.txt" "$LAMBDA_PYTHON_PATH"
     PACKAGE="$WORK_DIR/$FUNCTION.zip"
+    stage_app
     say "packaging stage $STAGE"
     run_zappa package "$STAGE" -o "$PACKAGE" || zappa_failure package
-    # Bytecode (Lambda's /var/task is read-only) and the same bytes for the same sources.
-    "$LAMBDA_VENV/bin/python" "$LIB_DIR/deploy_helpers.py" finish-package "$PACKAGE" ||
-        die "could not finish the package $PACKAGE (bytecode, reproducible order)"
+    # Only what the function needs, bytecode (Lambda's /var/task is read-only) and the same
+    # bytes for the same sources.
+    packaging_helper finish-package "$PACKAGE" "$INFO_DIR/requirements.txt" "${APP_FILES[@]}" ||
+        die "could not finish the package $PACKAGE (what it holds, bytecode, reproducible order)"
     mkdir -p "$BUILD_DIR"
     cp "$PACKAGE" "$BUILD_DIR/.$FUNCTION.zip.$$" && mv -f "$BUILD_DIR/.$FUNCTION.zip.$$" "$BUILD_DIR/$FUNCTION.zip"
     say "package size: $(mib "$(wc -c <"$PACKAGE")") MiB zipped (a copy: $BUILD_DIR/$FUNCTION.zip)"
@@ -114,12 +144,12 @@ set_function_configuration() {
     wait_function_updated
     (
         umask 077
-        aws_call "read the configuration of function '$FUNCTION'" lambda get-function-configuration \
+        aws_run "read the configuration of function '$FUNCTION'" lambda get-function-configuration \
             --function-name "$FUNCTION" --query Environment.Variables --output json >"$current"
         deploy_helper function-configuration "$FUNCTION" "$ROLE_ARN" "$current" >"$request"
     )
     say "setting the environment of $FUNCTION (table $DYNAMODB_TABLE, user $HTTP_USER)"
-    aws_call "update the configuration of function '$FUNCTION'" lambda update-function-configuration \
+    aws_run "update the configuration of function '$FUNCTION'" lambda update-function-configuration \
         --cli-input-json "file://$request" >/dev/null
     rm -f "$request" "$current"
     wait_function_updated
@@ -132,31 +162,35 @@ set_function_configuration() {
 # the alias API Gateway invokes gets a version with it, once Lambda has made its snapshot.
 publish_snapstart_version() {
     local version verb=update-alias
-    version="$(aws_call "publish a version of function $FUNCTION" lambda publish-version \
+    version="$(aws_run "publish a version of function $FUNCTION" lambda publish-version \
         --function-name "$FUNCTION" --query Version --output text)" || exit 1
     say "waiting for version $version of $FUNCTION (SnapStart makes its snapshot now)"
-    aws_call "wait for version $version of function $FUNCTION" lambda wait \
+    aws_run "wait for version $version of function $FUNCTION" lambda wait \
         published-version-active --function-name "$FUNCTION" --qualifier "$version" >/dev/null
-    aws_find "look up alias $SNAPSTART_ALIAS of function $FUNCTION" lambda get-alias \
-        --function-name "$FUNCTION" --name "$SNAPSTART_ALIAS" || verb=create-alias
-    aws_call "point alias $SNAPSTART_ALIAS of function $FUNCTION to version $version" \
+    aws_lookup "look up alias $SNAPSTART_ALIAS of function $FUNCTION" lambda get-alias \
+        --function-name "$FUNCTION" --name "$SNAPSTART_ALIAS" >/dev/null || {
+        (($? == 1)) || exit 1
+        verb=create-alias
+    }
+    aws_run "point alias $SNAPSTART_ALIAS of function $FUNCTION to version $version" \
         lambda "$verb" --function-name "$FUNCTION" --name "$SNAPSTART_ALIAS" \
         --function-version "$version" >/dev/null
     say "alias $SNAPSTART_ALIAS of $FUNCTION: version $version"
 }
 
 wait_function_updated() {
-    aws_call "wait for function '$FUNCTION' to finish its last update" lambda wait function-updated \
+    aws_run "wait for function '$FUNCTION' to finish its last update" lambda wait function-updated \
         --function-name "$FUNCTION" >/dev/null
 }
 
 # print_function_summary: what was deployed, on stdout.
 print_function_summary() {
-    aws lambda get-function-configuration --function-name "$FUNCTION" \
-        --query '[FunctionName, Runtime, Handler, CodeSha256, CodeSize]' --output text |
-        while read -r name runtime handler sha size; do
-            printf 'function:   %s (%s, %s)\n' "$name" "$runtime" "$handler"
-            printf 'CodeSha256: %s\n' "$sha"
-            printf 'code size:  %s MiB zipped\n' "$(mib "$size")"
-        done
+    local summary name runtime handler sha size
+    summary="$(aws_run "read the configuration of function '$FUNCTION'" lambda \
+        get-function-configuration --function-name "$FUNCTION" \
+        --query '[FunctionName, Runtime, Handler, CodeSha256, CodeSize]' --output text)" || exit 1
+    read -r name runtime handler sha size <<<"$summary"
+    printf 'function:   %s (%s, %s)\n' "$name" "$runtime" "$handler"
+    printf 'CodeSha256: %s\n' "$sha"
+    printf 'code size:  %s MiB zipped\n' "$(mib "$size")"
 }

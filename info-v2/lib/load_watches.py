@@ -430,11 +430,10 @@ def count_items(client, table, segments):
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    table = os.environ.get("DYNAMODB_TABLE", "project1")
     add(
         "--table",
-        default=table,
-        help="DynamoDB table, key sku (default: $DYNAMODB_TABLE or %(default)s)",
+        default=os.environ.get("DYNAMODB_TABLE"),
+        help="DynamoDB table, key sku (default: $DYNAMODB_TABLE)",
     )
     add("--file", type=Path, default=DEFAULT_FILE, help="JSON file (default: %(default)s)")
     add(
@@ -447,6 +446,10 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.check:
+        return args
+    if args.table is None:
+        parser.error("name the table with --table NAME or DYNAMODB_TABLE")
     if not TABLE_NAME.fullmatch(args.table):
         rule = "3 to 255 letters, digits, '_', '-' or '.'"
         parser.error(f"--table {args.table!r} is not a DynamoDB table name ({rule})")
