@@ -97,18 +97,20 @@ upsert_record() {
         --hosted-zone-id "$ZONE_ID" --change-batch "$(record_change UPSERT "$2")" >/dev/null
 }
 
-# wait_until_issued ARN: polls ACM every CERT_POLL_SECONDS, at most CERT_WAIT_SECONDS.
+# wait_until_issued ARN: polls ACM every CERT_POLL_SECONDS, at most CERT_WAIT_SECONDS, and at
+# least twice (a certificate is pending when its record was just written).
 wait_until_issued() {
-    local status started=$SECONDS waited
+    local status started=$SECONDS waited polls=0
     while true; do
         status="$(certificate_field "$1" Status)"
         waited=$((SECONDS - started))
+        polls=$((polls + 1))
         case "$status" in
         ISSUED) break ;;
         PENDING_VALIDATION) ;;
         *) die "ACM will not issue the certificate for $DOMAIN: it is $status. Delete it with 'aws acm delete-certificate --certificate-arn $1' and run this again." ;;
         esac
-        ((waited < CERT_WAIT_SECONDS)) ||
+        ((polls == 1 || waited < CERT_WAIT_SECONDS)) ||
             die "the certificate for $DOMAIN is still PENDING_VALIDATION after ${waited}s: check that zone $ZONE_NAME is the one its domain is delegated to (its NS records at the registrar), then run this again."
         say "waiting for ACM to validate $DOMAIN through DNS: ${waited}s of at most ${CERT_WAIT_SECONDS}s"
         sleep "$CERT_POLL_SECONDS"

@@ -370,10 +370,15 @@ def test_a_certificate_acm_does_not_validate_ends_the_wait_with_one_line(
     custom_domain, aws, aws_env
 ):
     env = {**aws_env, "CERT_WAIT_SECONDS": "2", "CERT_POLL_SECONDS": "1"}
-    with faults.injected(acm_blind_to_dns=True):
-        result = run_script(
-            "create_custom_domain.sh", "--domain", f"slow.{ZONE}", env=env, check=False
-        )
+    try:
+        with faults.injected(acm_blind_to_dns=True):
+            result = run_script(
+                "create_custom_domain.sh", "--domain", f"slow.{ZONE}", env=env, check=False
+            )
+    finally:  # the next tests count the certificates
+        for summary in aws("acm").list_certificates()["CertificateSummaryList"]:
+            if summary["DomainName"] == f"slow.{ZONE}":
+                aws("acm").delete_certificate(CertificateArn=summary["CertificateArn"])
     assert result.returncode == 1
     assert "waiting for ACM to validate" in result.stderr
     last = result.stderr.strip().splitlines()[-1]
@@ -382,9 +387,6 @@ def test_a_certificate_acm_does_not_validate_ends_the_wait_with_one_line(
     assert [domain["DomainName"] for domain in aws("apigatewayv2").get_domain_names()["Items"]] == [
         DOMAIN
     ]
-    for summary in aws("acm").list_certificates()["CertificateSummaryList"]:
-        if summary["DomainName"] == f"slow.{ZONE}":
-            aws("acm").delete_certificate(CertificateArn=summary["CertificateArn"])
 
 
 def test_status_shows_the_custom_domain(custom_domain, aws_env):
