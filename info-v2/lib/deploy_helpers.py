@@ -17,12 +17,13 @@ imported at the top: finish-package runs under the packaging virtualenv's Python
 
 import argparse
 import base64
-import compileall
 import hashlib
+import importlib.util
 import json
 import os
 import py_compile
 import re
+import shutil
 import string
 import sys
 import sysconfig
@@ -105,6 +106,8 @@ RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateu
 # distributions it imports at run time.
 ZAPPA_FILES = {"__init__.py", "handler.py", "zappa_settings.py"}
 ZAPPA_DISTRIBUTIONS = {"zappa", "durationpy"}
+# Compiled modules of earlier builds, in the virtualenv of the Python that compiled them.
+BYTECODE_CACHE = Path(sys.prefix) / "bytecode-cache"
 
 
 def finish_package(package_path, requirements, app_files):
@@ -133,13 +136,7 @@ def finish_package(package_path, requirements, app_files):
         missing = (set(app_files) | distribution_files(requirements)) - set(modes)
         if missing:
             sys.exit(f"the package lacks {len(missing)} needed file(s): {sorted(missing)[:5]}")
-        compileall.compile_dir(
-            tree,
-            ddir="/var/task",
-            quiet=2,
-            workers=0,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
+        compile_bytecode(Path(tree))
         files = sorted(path for path in Path(tree).rglob("*") if path.is_file())
         with zipfile.ZipFile(package_path, "w", zipfile.ZIP_DEFLATED) as package:
             for path in files:
@@ -148,6 +145,37 @@ def finish_package(package_path, requirements, app_files):
                 entry.external_attr = modes.get(name, 0o644 << 16)
                 entry.compress_type = zipfile.ZIP_DEFLATED
                 package.writestr(entry, path.read_bytes())
+
+
+def compile_bytecode(tree):
+    """Each module's bytecode beside it, as Lambda would import it from /var/task: made by
+    this Python, hash-based and unchecked. The same module always compiles to the same bytes,
+    so they are kept in BYTECODE_CACHE (of the packaging virtualenv) by path and source: a
+    rebuild compiles only what changed. A file that is not valid Python is left without."""
+    for source in tree.rglob("*.py"):
+        relative = source.relative_to(tree).as_posix()
+        code = source.read_bytes()
+        key = hashlib.sha256(relative.encode() + b"\0" + code).hexdigest()
+        cached = BYTECODE_CACHE / key[:2] / key
+        target = Path(importlib.util.cache_from_source(source))
+        if not cached.exists():
+            try:
+                py_compile.compile(
+                    source,
+                    cfile=target,
+                    dfile=f"/var/task/{relative}",
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                )
+            except py_compile.PyCompileError:
+                continue
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cached.with_suffix(f".{os.getpid()}")
+            shutil.copyfile(target, temporary)
+            temporary.replace(cached)  # whole or absent, whatever runs beside it
+        else:
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(cached, target)
 
 
 def needed(name, wanted):
