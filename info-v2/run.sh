@@ -12,7 +12,9 @@
 #
 # Environment: PORT (1080), DB_PORT (8000), DB_START_SECONDS (60, how long to wait for the
 # local DynamoDB), HTTP_USER / HTTP_PASS (watch / watch-local, local-only defaults),
-# DYNAMODB_TABLE (dev's table in zappa_settings.json: project1), AWS_ENDPOINT_URL (a DynamoDB you already run, e.g. DynamoDB Local).
+# DYNAMODB_TABLE (dev's table in zappa_settings.json: project1), AWS_ENDPOINT_URL (a DynamoDB you already run, e.g. DynamoDB Local),
+# CORS_ORIGINS (the origins whose web pages may call the API, e.g. http://localhost:3000, or
+# '*'; unset: none).
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -150,6 +152,7 @@ EOF
 
 main() {
     require_http_user
+    require_cors_origins
     mkdir -p "$BUILD_DIR"
     ensure_tools_venv
     PATH="$TOOLS_VENV/bin:$PATH"
