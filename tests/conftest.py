@@ -199,7 +199,8 @@ def serve(env, log=subprocess.DEVNULL):
     request log lines among it) goes to LOG, an open file."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port)]
+    # The HTTP protocol run.sh serves with (http_protocol.py).
+    command += ["--port", str(port), "--http", "http_protocol:HttpProtocol", "--ws", "none"]
     process = subprocess.Popen(
         command,
         cwd=INFO_DIR,

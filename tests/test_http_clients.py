@@ -2,7 +2,9 @@
 
 Web pages on other origins (CORS: preflights, the headers on every class of answer, a page
 in headless Chromium), passwords outside Latin-1 (RFC 7617's UTF-8, Latin-1 for legacy
-clients), chunked and short bodies, and conditional GETs.
+clients), chunked and short bodies, conditional GETs, and what the server itself answers to
+malformed HTTP and to connections that send no request. The servers run with run.sh's HTTP
+protocol (conftest's serve).
 """
 
 import base64
@@ -20,6 +22,7 @@ from conftest import LATIN1_CREDENTIALS, OTHER_ORIGIN, UTF8_CREDENTIALS, preflig
 SKU = "CAL5185B"
 MAX_BODY_BYTES = 16 * 1024  # README: bodies over 16 KiB are refused
 BODY_WAIT_SECONDS = 5  # README: the rest of a body must come within 5 s
+IDLE_SECONDS = 5  # README: a connection must send a request's head within 5 s
 # How long a test waits for the server's side of a timeout, far beyond the timeouts above.
 PATIENCE_SECONDS = 30
 EXPOSED = {"etag", "retry-after"}
@@ -330,3 +333,54 @@ def test_if_match_on_get_reads_only_the_version_the_client_holds(api, page_auth)
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert refused.json()["status"] == 412
     assert refused.headers["ETag"] == etag
+
+
+# --- What the server itself refuses, and idle connections ---
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /info/v2/watch/X HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n"
+        b"Content-Length: 2\r\n\r\nab",
+        b"GET /info/v2/watch/\xff HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /info/v2/watch/X HTTP/1.1\r\nHost: t\r\nno colon here\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    ],
+    ids=["two Content-Lengths", "0xFF in the path", "header without colon", "TLS hello"],
+)
+def test_malformed_http_is_a_400_problem_and_the_connection_closes(api, request_bytes):
+    status, headers, content, _, closed = exchange(api, request_bytes)
+    assert status == 400
+    assert headers["content-type"] == "application/problem+json"
+    assert closed
+    assert json.loads(content)["status"] == 400
+
+
+def test_a_websocket_upgrade_is_served_as_the_plain_http_request_it_also_is(api):
+    upgrade = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    }
+    response = requests.get(f"{api}/watch/{SKU}", headers=upgrade, timeout=10)
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_connections_that_send_no_complete_request_are_closed(api):
+    address = urlsplit(api)
+    connections = [socket.create_connection((address.hostname, address.port)) for _ in range(20)]
+    connections[0].sendall(b"GET /info/v2/watch/X HTTP/1.1\r\nHost: t\r\n")  # never ends
+    started = time.monotonic()
+    try:
+        for connection in connections:
+            connection.settimeout(PATIENCE_SECONDS)
+            assert connection.recv(1024) == b"", "the server closes it without an answer"
+        assert time.monotonic() - started >= IDLE_SECONDS - 0.5
+    finally:
+        for connection in connections:
+            connection.close()
+    # The service still answers new connections.
+    assert requests.get(api.removesuffix("/info/v2") + "/", timeout=10).status_code == 200
