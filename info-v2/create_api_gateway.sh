@@ -25,7 +25,8 @@
 # Options: --spec FILE  import FILE instead of info_openapi_v2.yaml (it must define the same
 #                       operations as the app).
 # Environment: STAGE, SNAP_START, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh),
-# THROTTLE_RATE_LIMIT (50) and THROTTLE_BURST_LIMIT (100).
+# THROTTLE_RATE_LIMIT (50) and THROTTLE_BURST_LIMIT (100), CORS_ORIGINS (the same value as for
+# create_lambdas.sh: the gateway's own errors then carry CORS headers too).
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -164,6 +165,7 @@ grant_invoke() {
 main() {
     parse_args "$@"
     require_throttle_limits
+    require_cors_origins
     ensure_tools_venv
     gateway_document --check
     aws_preflight

@@ -12,7 +12,8 @@
 # and points to update_lambdas.sh for new code. Safe to run again after any failure.
 #
 # Needs HTTP_USER and HTTP_PASS (the credentials the API will accept). Configuration:
-# STAGE, DYNAMODB_TABLE, AWS_REGION, AWS_ENDPOINT_URL, SNAP_START (see common.sh), and
+# STAGE, DYNAMODB_TABLE, AWS_REGION, AWS_ENDPOINT_URL, SNAP_START (see common.sh),
+# CORS_ORIGINS (the origins whose web pages may call the API; unset: none), and
 # ROLE_WAIT_SECONDS (5): pause between deploy attempts while a new IAM role propagates.
 
 set -euo pipefail

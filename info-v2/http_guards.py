@@ -12,12 +12,15 @@ from urllib.parse import urlsplit
 
 from connexion.exceptions import BadRequestProblem, ProblemException, UnsupportedMediaTypeProblem
 from connexion.validators import JSONRequestBodyValidator
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 
 # A watch is well under 1 KiB; anything much larger is refused before it is read or parsed.
 MAX_BODY_BYTES = 16 * 1024
-# Every request is answered within this time, far below API Gateway's 29 s integration limit.
+# Every request is answered within this time of its body's arrival, far below API Gateway's
+# 29 s integration limit.
 REQUEST_BUDGET_SECONDS = 4
+# A request's body must arrive in full within this time of its headers (WholeBody).
+BODY_WAIT_SECONDS = 5
 # What a 503 tells the client to wait before trying again.
 RETRY_AFTER_SECONDS = 5
 
@@ -49,13 +52,19 @@ def refuse_constant(name):
     raise ValueError(f"{name} is not a JSON value")
 
 
-class BodySizeLimit:
-    """Refuses a request body over MAX_BODY_BYTES with 413 as soon as the app starts reading it.
+class WholeBody:
+    """Reads the request body before the app runs, and hands it over whole, with its length.
 
-    In the app, not in the server, so the limit is the same under uvicorn and on Lambda.
-    A declared Content-Length over the limit is refused before a byte is read; a body that is
-    never read (a GET's) is ignored, not refused. (Starlette's RequestBodyLimitMiddleware does
-    the same but answers text/plain; our errors are problem+json.)
+    - Connexion sees a body only when the request declares its Content-Length. A chunked
+      body (Transfer-Encoding: chunked, what clients that stream a body send) declares none:
+      the app gets every body as one piece, with a Content-Length that says how long it is.
+    - The body is counted against MAX_BODY_BYTES as it arrives: 413 as soon as it is over,
+      and before a byte is read when the declared Content-Length already is.
+    - It must arrive in full within BODY_WAIT_SECONDS. A client that sends less than it
+      declared, or stalls, gets 408 and the connection is closed: its mistake, not our outage.
+    In the app, not in the server, so the limit is the same under uvicorn and on Lambda (where
+    API Gateway hands over the body in one piece). (Starlette's RequestBodyLimitMiddleware
+    only counts, and answers text/plain; our errors are problem+json.)
     """
 
     def __init__(self, app):
@@ -64,20 +73,52 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = Headers(scope=scope).get("content-length", "")
-        received = 0
+        headers = MutableHeaders(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise too_large()
+        body = await read_body(receive)
+        if body is None:
+            return  # the client has gone: nobody to answer
+        del headers["transfer-encoding"]
+        headers["content-length"] = str(len(body))
+        replayed = False
 
-        async def receive_within_limit():
-            nonlocal received
-            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise too_large()
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > MAX_BODY_BYTES:
-                raise too_large()
-            return message
+        async def receive_whole_body():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, receive_within_limit, send)
+        await self.app(scope, receive_whole_body, send)
+
+
+async def read_body(receive):
+    """The whole body (None when the client disconnects), within the limits of WholeBody."""
+    chunks = []
+    size = 0
+    try:
+        async with asyncio.timeout(BODY_WAIT_SECONDS):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise too_large()
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise ProblemException(
+            status=408,
+            title="Request Timeout",
+            detail=f"The request body did not arrive in full within {BODY_WAIT_SECONDS} s "
+            f"({size} bytes came); send the whole body, as long as its Content-Length says.",
+            headers={"Connection": "close"},
+        ) from None
 
 
 def too_large():

@@ -7,11 +7,14 @@
 #      else moto's server on 127.0.0.1 (skipped when AWS_ENDPOINT_URL is already set);
 #   3. creates and fills the table from watches.json (initialize_dynamodb.sh);
 #   4. serves the API on http://localhost:$PORT/info/v2 with Swagger UI at /info/v2/ui/.
-# Ctrl-C stops everything it started.
+# Ctrl-C, or SIGINT or SIGTERM to its PID (kill, timeout, a supervisor), stops everything it
+# started; the exit status is then 130 or 143 (128 + the signal's number).
 #
 # Environment: PORT (1080), DB_PORT (8000), DB_START_SECONDS (60, how long to wait for the
 # local DynamoDB), HTTP_USER / HTTP_PASS (watch / watch-local, local-only defaults),
-# DYNAMODB_TABLE (dev's table in zappa_settings.json: project1), AWS_ENDPOINT_URL (a DynamoDB you already run, e.g. DynamoDB Local).
+# DYNAMODB_TABLE (dev's table in zappa_settings.json: project1), AWS_ENDPOINT_URL (a DynamoDB you already run, e.g. DynamoDB Local),
+# CORS_ORIGINS (the origins whose web pages may call the API, e.g. http://localhost:3000, or
+# '*'; unset: none).
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -28,6 +31,7 @@ export HTTP_PASS="${HTTP_PASS:-$LOCAL_PASS}"
 unset HTTP_PASS_HASH # locally the app compares the plain HTTP_PASS
 db_pid=""
 db_container=""
+server_pid=""
 
 stop_local_database() {
     if [[ -n "$db_pid" ]]; then
@@ -37,6 +41,18 @@ stop_local_database() {
     if [[ -n "$db_container" ]]; then
         docker stop "$db_container" >/dev/null 2>&1 || true
     fi
+}
+
+# stop_on SIGNAL: what Ctrl-C does, for a signal sent to run.sh alone (its children do not get
+# it): stop the server, then the database (EXIT trap), and exit with 128 + the signal's number.
+stop_on() {
+    trap - INT TERM
+    say "stopping on SIG$1"
+    if [[ -n "$server_pid" ]]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    exit $((128 + $(kill -l "$1")))
 }
 
 port_is_open() {
@@ -136,6 +152,7 @@ EOF
 
 main() {
     require_http_user
+    require_cors_origins
     mkdir -p "$BUILD_DIR"
     ensure_tools_venv
     PATH="$TOOLS_VENV/bin:$PATH"
@@ -144,6 +161,8 @@ main() {
     port_is_open "$PORT" && die "port $PORT is in use; stop what runs there or set PORT"
 
     trap stop_local_database EXIT
+    trap 'stop_on INT' INT
+    trap 'stop_on TERM' TERM
     if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
         say "using the DynamoDB at AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
         if ! has_aws_credentials; then
@@ -155,8 +174,13 @@ main() {
     fi
     "$INFO_DIR/initialize_dynamodb.sh" --table "$DYNAMODB_TABLE"
     print_instructions
-    # Not exec: the EXIT trap must still stop the database after uvicorn ends.
-    "$TOOLS_VENV/bin/uvicorn" server:app --app-dir "$INFO_DIR" --host 127.0.0.1 --port "$PORT"
+    # In the background, and waited for: bash runs a trap only once its foreground command
+    # has ended, and a signal to run.sh alone never reaches uvicorn. http_protocol.py: errors
+    # as problem+json, idle connections closed (see the README).
+    "$TOOLS_VENV/bin/uvicorn" server:app --app-dir "$INFO_DIR" --host 127.0.0.1 --port "$PORT" \
+        --http http_protocol:HttpProtocol --ws none &
+    server_pid=$!
+    wait "$server_pid"
 }
 
 main "$@"

@@ -25,6 +25,7 @@ import boto3
 import connexion
 import flask
 import yaml
+from basic_auth import CHALLENGE, UTF8BasicSecurityHandler
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as DatabaseConnectionError
@@ -32,14 +33,15 @@ from connexion.datastructures import MediaTypeDict
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.problem import problem
+from cors import CrossOriginRequests, methods_of, origins_from
 from http_guards import (
     RETRY_AFTER_SECONDS,
-    BodySizeLimit,
     MediaTypes,
     RelativeRedirects,
     SpecRoutesOnly,
     StrictJSONBodyValidator,
     TimeBudget,
+    WholeBody,
 )
 from request_log import RequestLog
 from werkzeug.security import check_password_hash
@@ -53,6 +55,8 @@ if not TABLE_NAME:
 HTTP_USER = os.environ.get("HTTP_USER", "")
 HTTP_PASS = os.environ.get("HTTP_PASS", "")
 HTTP_PASS_HASH = os.environ.get("HTTP_PASS_HASH", "")
+# The origins whose web pages may call the API (cors.py); none unless set.
+CORS_ORIGINS = origins_from(os.environ.get("CORS_ORIGINS", ""))
 CACHE_SECONDS = 3600
 # DynamoDB error codes that mean "try again later", not "your request is wrong".
 BUSY_CODES = {
@@ -119,9 +123,18 @@ def get_watch(sku):
     response = flask.jsonify(as_watch(item))
     response.cache_control.max_age = CACHE_SECONDS
     response.add_etag()
-    response.make_conditional(flask.request)
-    # make_conditional adds a Date header; the server in front (uvicorn, API Gateway) has its own.
-    del response.headers["Date"]
+    # The preconditions in RFC 9110's order (13.2.2), If-Match first. Werkzeug's
+    # make_conditional answers 412 to "If-Match: *", which every current watch matches.
+    etag, _ = response.get_etag()
+    if flask.request.if_match and not flask.request.if_match.contains(etag):
+        return problem(
+            412,
+            "Precondition Failed",
+            "The watch's current ETag is none of those If-Match names; it is in this ETag header.",
+            headers={"ETag": response.headers["ETag"]},
+        )
+    if flask.request.if_none_match.contains_weak(etag):
+        response.status_code = 304
     return response
 
 
@@ -155,7 +168,7 @@ def unauthorized(request, error):
         "These basic-auth credentials are not accepted."
         if sent_credentials
         else "Send HTTP basic-auth credentials.",
-        headers={"WWW-Authenticate": 'Basic realm="Watch Info Service"'},
+        headers={"WWW-Authenticate": CHALLENGE},
     )
 
 
@@ -183,11 +196,21 @@ def database_unavailable(request, error):
 # the bundle out: the REST API routes only the spec's operations, so /ui/ never reaches it.
 SWAGGER_UI = SwaggerUIOptions(swagger_ui=importlib.util.find_spec("swagger_ui_bundle") is not None)
 app = connexion.FlaskApp(__name__, specification_dir=SPEC.parent, swagger_ui_options=SWAGGER_UI)
+spec = yaml.load(SPEC.read_bytes(), Loader=yaml.CSafeLoader)
 app.add_api(
-    yaml.load(SPEC.read_bytes(), Loader=yaml.CSafeLoader),
+    spec,
     validator_map={"body": MediaTypeDict({"*/*json": StrictJSONBodyValidator})},
+    security_map={"basic": UTF8BasicSecurityHandler},
 )
 app.add_middleware(RequestLog, position=RequestLog.position)
+if CORS_ORIGINS:
+    # Outside Connexion's exception middleware: its error answers get the headers too.
+    app.add_middleware(
+        CrossOriginRequests,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        origins=CORS_ORIGINS,
+        methods=methods_of(spec),
+    )
 app.add_url_rule("/", "health", health)
 app.add_error_handler(401, unauthorized)
 app.add_error_handler(DatabaseConnectionError, database_unavailable)
@@ -195,7 +218,7 @@ app.add_error_handler(HTTPClientError, database_unavailable)
 app.add_error_handler(NoCredentialsError, database_unavailable)
 app.add_error_handler(ClientError, database_unavailable)
 # Outermost first; each raises problems that Connexion's ExceptionMiddleware answers.
-for guard in (RelativeRedirects, BodySizeLimit, TimeBudget, MediaTypes):
+for guard in (RelativeRedirects, WholeBody, TimeBudget, MediaTypes):
     app.add_middleware(guard, position=MiddlewarePosition.BEFORE_SWAGGER)
 app.add_middleware(SpecRoutesOnly, position=MiddlewarePosition.BEFORE_SECURITY)
 

@@ -8,7 +8,8 @@
 # Run create_lambdas.sh once before. Running it twice in a row is fine.
 #
 # Needs HTTP_USER and HTTP_PASS, as create_lambdas.sh. Configuration: STAGE,
-# DYNAMODB_TABLE, AWS_REGION, AWS_ENDPOINT_URL, SNAP_START (on: SnapStart, see common.sh).
+# DYNAMODB_TABLE, AWS_REGION, AWS_ENDPOINT_URL, SNAP_START (on: SnapStart, see common.sh),
+# CORS_ORIGINS (as create_lambdas.sh: unset, the function answers no CORS).
 
 set -euo pipefail
 # shellcheck source=lib/common.sh

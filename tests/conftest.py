@@ -8,6 +8,7 @@ the local gateway (tools/local_gateway.py), which runs the package the emulator 
 info-v2/ and tools/ are importable (pyproject.toml's pytest pythonpath).
 """
 
+import functools
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import aws_emulator
@@ -27,6 +28,8 @@ import requests
 from aws_emulator import free_port
 from lambda_runtime import RUNTIME_PYTHON, emulator_env
 from local_gateway import LocalGateway
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,6 +40,14 @@ REGION = "us-east-1"
 TABLE = "project1"  # dev's table in zappa_settings.json
 HTTP_USER = "tester"
 HTTP_PASS = "s3cret-for-tests"
+# Credentials as browsers and curl send them (UTF-8): one pair beyond Latin-1, one within it
+# (a legacy client can send that one as Latin-1 bytes).
+UTF8_CREDENTIALS = ("jürg", "pässwörd-✓ 秘密")
+LATIN1_CREDENTIALS = ("jürg", "pässwörd")
+# A listed origin of service_for_page besides the page's own.
+OTHER_ORIGIN = "https://admin.example.test"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 def wait_for_http(url, timeout=30, process=None):
@@ -148,6 +159,15 @@ def aws(aws_env):
     return client
 
 
+def preflight(url, origin, method="GET", request_headers=None):
+    """A browser's CORS preflight: OPTIONS URL from ORIGIN, for METHOD with REQUEST_HEADERS
+    (such as "authorization, content-type"); no credentials, as browsers send it."""
+    headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if request_headers:
+        headers["Access-Control-Request-Headers"] = request_headers
+    return requests.options(url, headers=headers, timeout=60)
+
+
 def run_script(name, *args, env, check=True, timeout=900):
     """Runs info-v2/NAME from an unrelated folder, as a user would; returns the CompletedProcess."""
     result = subprocess.run(
@@ -178,8 +198,11 @@ def serve(env, log=subprocess.DEVNULL):
     """server.py under uvicorn on a free loopback port; yields its base URL. Its output (the
     request log lines among it) goes to LOG, an open file."""
     port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1"]
+    # The HTTP protocol run.sh serves with (http_protocol.py).
+    command += ["--port", str(port), "--http", "http_protocol:HttpProtocol", "--ws", "none"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(port)],
+        command,
         cwd=INFO_DIR,
         env={"DYNAMODB_TABLE": TABLE, **env},
         stdout=log,
@@ -207,6 +230,45 @@ def logged_service(aws_env, loaded_table, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("service") / "server.log"
     with open(log_path, "wb") as log, serve(aws_env, log) as base:
         yield base, log_path
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    """Serves the files of a folder without a log line per request."""
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def cross_origin_page():
+    """A web page on an origin of its own, as a front end on its own domain has: a static
+    server on a free loopback port serving tests/fixtures/cross_origin_page.html, whose
+    callApi() calls an API at another origin from the browser. Yields (origin, page URL)."""
+    handler = functools.partial(QuietFiles, directory=str(REPO / "tests" / "fixtures"))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        origin = f"http://127.0.0.1:{server.server_port}"
+        yield origin, f"{origin}/cross_origin_page.html"
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def service_for_page(aws_env, loaded_table, cross_origin_page):
+    """The app with CORS for the page's origin and OTHER_ORIGIN, and UTF8_CREDENTIALS."""
+    origin, _ = cross_origin_page
+    user, password = UTF8_CREDENTIALS
+    env = {**aws_env, "CORS_ORIGINS": f"{origin}, {OTHER_ORIGIN}"}
+    with serve({**env, "HTTP_USER": user, "HTTP_PASS": password}) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def service_for_any_origin(aws_env, loaded_table):
+    """The app with CORS for every origin (`*`), and LATIN1_CREDENTIALS."""
+    user, password = LATIN1_CREDENTIALS
+    env = {**aws_env, "CORS_ORIGINS": "*", "HTTP_USER": user, "HTTP_PASS": password}
+    with serve(env) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -320,6 +382,42 @@ def run_sh(aws_env):
     env = run_sh_env(aws_env)
     with running_run_sh(env) as (base, process):
         yield base, int(env["DB_PORT"]), process
+
+
+def install_chromium():
+    """Debian's chromium and its driver, from apt (root only: CI runs as root on Debian)."""
+    if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.fail("install Debian's packages chromium and chromium-driver (apt-get, as root)")
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"],
+    ):
+        result = subprocess.run(
+            command,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"{' '.join(command)} failed:\n{result.stderr}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's, installed with apt-get when missing), one per module."""
+    install_chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    # An explicit driver path: Selenium Manager never downloads a driver or a browser.
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.fixture(scope="session")

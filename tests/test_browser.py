@@ -1,63 +1,20 @@
 """Swagger UI in a real browser, as a user meets the service first.
 
-Headless Chromium (Debian's `chromium` and `chromium-driver`, installed with apt-get when
-missing) opens the page the local service serves, checks that the spec loaded, authorizes
-with the service's credentials, and runs "Try it out" on GET /watch/{sku}: the page must
-show a 200 and the watch. One browser session for the whole module.
+Headless Chromium (conftest's `browser`: Debian's `chromium` and `chromium-driver`, installed
+with apt-get when missing) opens the page the local service serves, checks that the spec
+loaded, authorizes with the service's credentials, and runs "Try it out" on GET
+/watch/{sku}: the page must show a 200 and the watch. One browser session for the module.
 """
 
 import json
-import os
-import shutil
-import subprocess
 
-import pytest
 from conftest import HTTP_PASS, HTTP_USER
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as when
 from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SKU = "CAL5185B"
 WAIT_SECONDS = 20
-
-
-def install_chromium():
-    """Debian's chromium and its driver, from apt (root only: CI runs as root on Debian)."""
-    if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
-        return
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        pytest.fail("install Debian's packages chromium and chromium-driver (apt-get, as root)")
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"],
-    ):
-        result = subprocess.run(
-            command,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"{' '.join(command)} failed:\n{result.stderr}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    install_chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    # An explicit driver path: Selenium Manager never downloads a driver or a browser.
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def visible(browser, css):

@@ -2,7 +2,9 @@
 
 moto imports anything; AWS refuses or mangles what its models do not support. The rendering
 drops what only documents (the app validates requests itself), and the import check stops
-the deployment, with one line and before any AWS call, on what it cannot drop.
+the deployment, with one line and before any AWS call, on what it cannot drop. The rendering
+adds the OPTIONS methods of CORS preflights, and the gateway responses carry the CORS headers
+that CORS_ORIGINS (checked by every script that takes it) asks for.
 """
 
 import copy
@@ -244,3 +246,93 @@ def test_resources_are_relative_to_the_base_path_the_custom_domain_maps(rendered
     """A base path mapping (info/v2) strips its prefix before resources are matched."""
     assert set(rendered["paths"]) == set(SPEC["paths"]) == {"/watch", "/watch/{sku}"}
     assert render("--base-path").stdout.strip() == "/info/v2"
+
+
+def test_every_resource_gets_an_options_method_the_function_answers(rendered):
+    """CORS preflights go to the function, which knows CORS_ORIGINS (README: why not a mock)."""
+    for path, item in rendered["paths"].items():
+        preflight = item["options"]
+        assert preflight["x-amazon-apigateway-integration"]["type"] == "aws_proxy", path
+        assert (
+            preflight["x-amazon-apigateway-integration"]
+            == (
+                next(op for method, op in item.items() if method != "options")[
+                    "x-amazon-apigateway-integration"
+                ]
+            )
+        )
+        assert "security" not in preflight
+    assert "options" not in SPEC["paths"]["/watch"], "the contract itself stays as it is"
+
+
+def gateway_responses(cors_origins):
+    result = subprocess.run(
+        [sys.executable, str(LIB_DIR / "gateway_document.py"), "--gateway-responses"],
+        env={"CORS_ORIGINS": cors_origins} if cors_origins is not None else {},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.mark.parametrize(
+    "cors_origins, allow_origin",
+    [
+        ("*", "'*'"),
+        ("https://shop.example.test", "'https://shop.example.test'"),
+        ("https://shop.example.test, https://admin.example.test", "method.request.header.Origin"),
+    ],
+    ids=["any origin", "one origin", "several origins"],
+)
+def test_with_cors_origins_every_gateway_response_carries_the_cors_headers(
+    cors_origins, allow_origin
+):
+    responses = gateway_responses(cors_origins)
+    assert {r["responseType"] for r in responses} >= {
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "THROTTLED",
+    }
+    for response in responses:
+        parameters = response["responseParameters"]
+        assert parameters["gatewayresponse.header.Access-Control-Allow-Origin"] == allow_origin
+        assert parameters["gatewayresponse.header.Vary"] == "'Origin'"
+        exposed = parameters["gatewayresponse.header.Access-Control-Expose-Headers"]
+        assert {"etag", "retry-after"} <= {
+            name.strip().lower() for name in exposed.strip("'").split(",")
+        }
+        assert parameters["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+
+
+@pytest.mark.parametrize("cors_origins", [None, "", " , "], ids=["unset", "empty", "blank"])
+def test_without_cors_origins_gateway_responses_carry_no_cors_header(cors_origins):
+    for response in gateway_responses(cors_origins):
+        assert not [
+            name
+            for name in response["responseParameters"]
+            if name.startswith("gatewayresponse.header.Access-Control-")
+        ]
+
+
+@pytest.mark.parametrize(
+    "script", ["create_api_gateway.sh", "create_lambdas.sh", "update_lambdas.sh", "run.sh"]
+)
+@pytest.mark.parametrize(
+    "cors_origins",
+    ["https://shop.example.test/", "shop.example.test", "https://Shop.example.test", "null"],
+    ids=["trailing slash", "no scheme", "upper case", "null"],
+)
+def test_a_cors_origin_browsers_never_send_is_refused_before_any_aws_call(
+    unreachable_aws, script, cors_origins
+):
+    env = {**unreachable_aws, "CORS_ORIGINS": f"https://ok.example.test, {cors_origins}"}
+    result = run_script(script, env=env, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0] == (
+        f"{script}: error: CORS_ORIGINS: '{cors_origins}' is not an origin as browsers send it, "
+        "such as https://app.example.com or http://localhost:3000 (lower case, no path, no "
+        "trailing '/'), nor '*'"
+    )

@@ -7,16 +7,27 @@ interpreter (tools/lambda_runtime.py) with API Gateway proxy events; then update
 twice, must upload new code that still answers, and create_lambdas.sh again must not.
 """
 
+import base64
 import io
 import json
 import os
+import subprocess
 import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import HTTP_PASS, HTTP_USER, REGION, REPO, WATCHES, run_script
+from conftest import (
+    HTTP_PASS,
+    HTTP_USER,
+    LATIN1_CREDENTIALS,
+    REGION,
+    REPO,
+    UTF8_CREDENTIALS,
+    WATCHES,
+    run_script,
+)
 from lambda_runtime import LambdaRunner, emulator_env, function_code
 from local_gateway import basic_auth, custom_domain_event, proxy_event
 from werkzeug.security import check_password_hash
@@ -340,6 +351,57 @@ def test_unauthorized(function, headers):
     assert function.invoke(event("GET", f"/watch/{sku}", headers))["statusCode"] == 401
     response = function.invoke(event("POST", "/watch", headers, NEW_WATCH))
     assert response["statusCode"] == 401
+
+
+@pytest.fixture(scope="module", params=["beyond Latin-1", "within Latin-1"])
+def function_with_unicode_credentials(
+    request, history, aws, aws_env, lambda_runtime_python, tmp_path_factory
+):
+    """The package with the environment the deploy scripts give it for credentials outside
+    ASCII (deploy_helpers.py function-configuration: HTTP_USER and the hash of HTTP_PASS);
+    yields (runner, (user, password))."""
+    user, password = UTF8_CREDENTIALS if request.param == "beyond Latin-1" else LATIN1_CREDENTIALS
+    current = tmp_path_factory.mktemp("environment") / "variables.json"
+    current.write_text("null")  # what the AWS CLI prints for a function without variables
+    configuration = subprocess.run(
+        [sys.executable, str(REPO / "info-v2" / "lib" / "deploy_helpers.py")]
+        + ["function-configuration", FUNCTION, f"arn:aws:iam::{ACCOUNT}:role/{ROLE}", str(current)],
+        env={**aws_env, "DYNAMODB_TABLE": TABLE, "HTTP_USER": user, "HTTP_PASS": password},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    variables = json.loads(configuration.stdout)["Environment"]["Variables"]
+    assert password not in json.dumps(variables, ensure_ascii=False)
+    env = {**emulator_env(aws_env["AWS_ENDPOINT_URL"]), **variables}
+    with LambdaRunner(aws, FUNCTION, env, python=lambda_runtime_python) as runner:
+        yield runner, (user, password)
+
+
+def test_the_package_takes_unicode_credentials_in_each_encoding_that_holds_them(
+    function_with_unicode_credentials,
+):
+    """UTF-8, as browsers and curl send them; Latin-1 too, from a legacy client, when the
+    credentials fit in it."""
+    function, (user, password) = function_with_unicode_credentials
+    sku = catalogue_samples()[0]["sku"]
+    checked = []
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            token = base64.b64encode(f"{user}:{password}".encode(encoding)).decode()
+        except UnicodeEncodeError:
+            continue  # a Latin-1 client cannot send these credentials at all
+        response = function.invoke(
+            event("GET", f"/watch/{sku}", {"Authorization": f"Basic {token}"})
+        )
+        assert response["statusCode"] == 200, (encoding, response)
+        checked.append(encoding)
+    assert "utf-8" in checked
+    response = function.invoke(
+        event("GET", f"/watch/{sku}", {"Authorization": basic_auth(user, "x")})
+    )
+    assert response["statusCode"] == 401
+    assert response["headers"]["www-authenticate"].endswith('charset="UTF-8"')
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import zipfile
 import pytest
 import requests
 from conftest import local_gateway
+from gateway_document import gateway_responses
 
 FUNCTION = "gateway-probe"
 HANDLER = """
@@ -179,6 +180,34 @@ def test_a_custom_domains_base_path_reaches_its_stage_with_the_custom_domain_eve
         assert requests.get(f"{base}/shop/probe/x", timeout=60).status_code == 403
     finally:
         apigatewayv2.delete_domain_name(DomainName="api.probe.test")
+
+
+@pytest.mark.parametrize(
+    "origins", [["https://a.example.test"], ["https://a.example.test", "https://b.example.test"]]
+)
+def test_cors_headers_of_gateway_responses_reach_the_client(gateway, api, aws, origins):
+    """create_api_gateway.sh's gateway responses with CORS_ORIGINS: a fixed origin, or the
+    request's own Origin header (method.request.header.Origin) when there are several."""
+    _, url = gateway
+    for request in gateway_responses(origins):
+        aws("apigateway").put_gateway_response(restApiId=api, **request)
+    origin = origins[-1]
+    try:
+        for method, path, status in [("GET", "/nothing", 404), ("GET", "/fail", 502)]:
+            response = requests.request(method, url + path, headers={"Origin": origin}, timeout=60)
+            assert response.status_code == status
+            assert response.headers["Content-Type"] == "application/problem+json"
+            assert response.headers["Access-Control-Allow-Origin"] == origin
+            assert response.headers["Vary"] == "Origin"
+            assert response.headers["Access-Control-Expose-Headers"] == "ETag, Retry-After"
+        without_origin = requests.get(url + "/nothing", timeout=60)
+        echoed = "Access-Control-Allow-Origin" in without_origin.headers
+        assert echoed == (len(origins) == 1), "a mapped request header is left out when absent"
+    finally:
+        for request in gateway_responses(origins):
+            aws("apigateway").delete_gateway_response(
+                restApiId=api, responseType=request["responseType"]
+            )
 
 
 def test_without_the_invoke_permission_the_function_is_not_called(gateway, aws):

@@ -6,6 +6,9 @@ gateway (tools/local_gateway.py: the deployed REST API routes each request to th
 uploaded package), as the README's offline walkthrough runs them; update_lambdas.sh and the
 checks again; create_api_gateway.sh again (the same API, updated in place); and the
 teardown. The tests run in file order: they follow one deployment through its life.
+The deployment has CORS for one origin, a page's (CORS_ORIGINS, as a user exports it for
+every script): through the local gateway, every class of answer carries the CORS headers,
+and the page, in headless Chromium, calls the API.
 """
 
 import json
@@ -21,7 +24,17 @@ import pytest
 import requests
 import smoke_test
 from aws_emulator import faults, free_port
-from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REGION, REPO, local_gateway, run_script
+from conftest import (
+    HTTP_PASS,
+    HTTP_USER,
+    INFO_DIR,
+    REGION,
+    REPO,
+    local_gateway,
+    preflight,
+    run_script,
+)
+from local_gateway import basic_auth
 
 STAGE = "dev"
 FUNCTION = "watch-info-dev"
@@ -29,6 +42,18 @@ ROLE = "watch-info-dev-lambda"
 ACCOUNT = "123456789012"
 DOMAIN = "api-watches.my-domain.test"
 ZONE = "my-domain.test"
+ROUTES = {
+    ("/watch", "POST"),
+    ("/watch", "OPTIONS"),
+    ("/watch/{sku}", "GET"),
+    ("/watch/{sku}", "OPTIONS"),
+}
+
+
+@pytest.fixture(scope="module")
+def aws_env(aws_env, cross_origin_page):
+    """The user's environment, with CORS for the page's origin."""
+    return {**aws_env, "CORS_ORIGINS": cross_origin_page[0]}
 
 
 def rest_apis(aws):
@@ -137,7 +162,7 @@ def test_rest_api_is_imported_from_the_spec_with_lambda_proxy_integrations(deplo
     assert api["name"] == FUNCTION
     function_arn = aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
     methods = routes(aws, api["id"])
-    assert set(methods) == {("/watch", "POST"), ("/watch/{sku}", "GET")}
+    assert set(methods) == ROUTES  # OPTIONS: the browsers' CORS preflights
     for method in methods.values():
         integration = method["methodIntegration"]
         assert integration["type"].upper() == "AWS_PROXY"
@@ -247,6 +272,96 @@ def test_sku_that_needs_url_encoding_round_trips(gateway):
     assert event["pathParameters"] == {"sku": sku}
 
 
+def test_the_function_holds_cors_origins_and_answers_preflights(gateway, aws, cross_origin_page):
+    gateway, base_url = gateway
+    origin, _ = cross_origin_page
+    configuration = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
+    assert configuration["Environment"]["Variables"]["CORS_ORIGINS"] == origin
+    calls = len(gateway.invocations)
+    response = preflight(f"{base_url}/watch/CAL5185B", origin, "GET", "authorization")
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+    assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+    assert len(gateway.invocations) == calls + 1, "the function answered it, not the gateway"
+
+
+def cors_answers(base_url, origin):
+    """{class of answer: response} for requests from ORIGIN through the gateway."""
+    auth = {"Authorization": basic_auth(HTTP_USER, HTTP_PASS)}
+    watch = {"sku": f"CORS-{uuid.uuid4().hex[:6]}", "type": "watch", "status": "old"}
+    watch.update(gender="man", year=1999)
+
+    def send(method, path, headers=(), body=None):
+        headers = {"Origin": origin, **dict(headers)}
+        return requests.request(method, base_url + path, headers=headers, json=body, timeout=60)
+
+    answers = {
+        "200 GET": send("GET", "/watch/CAL5185B", auth),
+        "200 POST": send("POST", "/watch", auth, watch),
+        "304": send("GET", "/watch/CAL5185B", {**auth, "If-None-Match": "*"}),
+        "401": send("GET", "/watch/CAL5185B"),
+        "404 of the app": send("GET", "/watch/NO-SUCH-SKU", auth),
+        "404 of the gateway": send("GET", "/nothing", auth),
+    }
+    with faults.injected(throttled_dynamodb_operations={"GetItem"}):
+        answers["503"] = send("GET", "/watch/CAL5185B", auth)
+    return answers
+
+
+def test_every_class_of_answer_carries_the_cors_headers_through_the_gateway(
+    gateway, cross_origin_page
+):
+    _, base_url = gateway
+    origin, _ = cross_origin_page
+    for name, response in cors_answers(base_url, origin).items():
+        assert response.status_code == int(name.split()[0]), name
+        assert response.headers["Access-Control-Allow-Origin"] == origin, name
+        assert "Origin" in response.headers["Vary"], name
+        exposed = response.headers["Access-Control-Expose-Headers"].lower()
+        assert "etag" in exposed and "retry-after" in exposed, name
+
+
+def test_another_origin_gets_no_cors_header_through_the_gateway(gateway, cross_origin_page):
+    _, base_url = gateway
+    origin, _ = cross_origin_page
+    for name, response in cors_answers(base_url, "https://elsewhere.example.test").items():
+        allowed = response.headers.get("Access-Control-Allow-Origin")
+        if name == "404 of the gateway":
+            # A gateway response holds fixed values: the one origin, which this is not.
+            assert allowed == origin
+        else:
+            assert allowed is None, name
+
+
+def test_a_page_on_another_origin_calls_the_api_through_the_gateway_in_chromium(
+    browser, cross_origin_page, gateway
+):
+    _, base_url = gateway
+    _, page_url = cross_origin_page
+    browser.get(page_url)
+    credentials = [HTTP_USER, HTTP_PASS]
+
+    def call(method, path, credentials=None, watch=None):
+        script = "return callApi(...arguments)"
+        return browser.execute_script(script, method, base_url + path, credentials, watch)
+
+    refused = call("GET", "/watch/CAL5185B")
+    assert (refused.get("status"), json.loads(refused["body"])["status"]) == (401, 401)
+    found = call("GET", "/watch/CAL5185B", credentials)
+    assert (found.get("status"), json.loads(found["body"])["sku"]) == (200, "CAL5185B")
+    assert found["etag"]
+    missing = call("GET", "/watch/NO-SUCH-SKU", credentials)
+    assert (missing.get("status"), json.loads(missing["body"])["status"]) == (404, 404)
+    # The gateway's own answer (no credentials: with them, the browser's preflight would meet
+    # that 404 first, as the REST API has no OPTIONS for a path it does not have).
+    unknown = call("GET", "/nothing")
+    assert (unknown.get("status"), json.loads(unknown["body"])["status"]) == (404, 404)
+    watch = {"sku": f"PAGE-{uuid.uuid4().hex[:6]}", "type": "chrono", "status": "current"}
+    watch.update(gender="woman", year=2020)
+    stored = call("POST", "/watch", credentials, watch)
+    assert (stored.get("status"), json.loads(stored["body"])) == (200, watch)
+
+
 def test_update_lambdas_then_the_same_checks_pass_on_the_new_code(gateway, aws, aws_env):
     gateway, base_url = gateway
     run_script("update_lambdas.sh", env=aws_env)
@@ -265,7 +380,7 @@ def test_create_api_gateway_again_updates_the_same_api_and_repairs_it(
     assert result.stdout.strip() == deployed.url
     (api,) = rest_apis(aws)
     assert api["id"] == deployed.api_id
-    assert set(routes(aws, api["id"])) == {("/watch", "POST"), ("/watch/{sku}", "GET")}
+    assert set(routes(aws, api["id"])) == ROUTES
     again = aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"]
     assert len(again) == len(deployments) + 1
     assert len(invoke_statements(aws)) == 1

@@ -252,25 +252,25 @@ class LocalGateway:
         segments = url.path.split("/")[1:]
         entry = api.entry(segments)
         if entry is None or len(segments) <= len(entry[2]):
-            return self.gateway_answer(api, "MISSING_AUTHENTICATION_TOKEN")
+            return self.gateway_answer(api, "MISSING_AUTHENTICATION_TOKEN", headers)
         stage, domain, prefix = entry
         resource_segments = segments[len(prefix) :]
         resource_path = "/" + "/".join(resource_segments)
         route, parameters = api.route(resource_segments)
         if route is None or method not in route.integrations:
-            return self.gateway_answer(api, "MISSING_AUTHENTICATION_TOKEN")
+            return self.gateway_answer(api, "MISSING_AUTHENTICATION_TOKEN", headers)
         if len(body or b"") > MAX_BODY_BYTES:
-            return self.gateway_answer(api, "REQUEST_TOO_LARGE")
+            return self.gateway_answer(api, "REQUEST_TOO_LARGE", headers)
         integration = route.integrations[method]
         uri = INTEGRATION_URI.match((integration or {}).get("uri", ""))
         if not uri or integration.get("type", "").upper() != "AWS_PROXY":
-            return self.gateway_answer(api, "API_CONFIGURATION_ERROR")
+            return self.gateway_answer(api, "API_CONFIGURATION_ERROR", headers)
         source_arn = (
             f"arn:{uri['partition']}:execute-api:{self.region}:{uri['account']}:{self.api_id}/"
             f"{stage['stageName']}/{method}{resource_path}"
         )
         if not self.may_invoke(uri["function"], source_arn):
-            return self.gateway_answer(api, "API_CONFIGURATION_ERROR")
+            return self.gateway_answer(api, "API_CONFIGURATION_ERROR", headers)
         event = self.event(method, url, resource_path, route, parameters, stage, headers, body)
         if domain:
             event = custom_domain_event(event, domain, "/" + "/".join(prefix))
@@ -283,23 +283,32 @@ class LocalGateway:
             response = self.runner(uri["function"]).invoke(event)
         except LambdaError as error:
             print(f"local gateway: the function failed: {error}", file=sys.stderr)
-            return self.gateway_answer(api, "DEFAULT_5XX")
-        return proxy_response(response) or self.gateway_answer(api, "DEFAULT_5XX")
+            return self.gateway_answer(api, "DEFAULT_5XX", headers)
+        return proxy_response(response) or self.gateway_answer(api, "DEFAULT_5XX", headers)
 
-    def gateway_answer(self, api, response_type):
+    def gateway_answer(self, api, response_type, request_headers):
         """The gateway's own answer: the API's gateway response of this type, else its
-        DEFAULT_4XX/DEFAULT_5XX, else AWS's default ({"message": ...} as JSON)."""
+        DEFAULT_4XX/DEFAULT_5XX, else AWS's default ({"message": ...} as JSON). Its header
+        values are static ('text') or a header of the request (method.request.header.NAME,
+        left out when the request has none); other mapped values are not emulated."""
         status, message, error_type = GATEWAY_ANSWERS[response_type]
         default = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
         configured = api.gateway_responses.get(response_type) or api.gateway_responses.get(default)
         headers = {"Content-Type": "application/json", "x-amzn-ErrorType": error_type}
         template = '{"message":$context.error.messageString}'
+        request_headers = {name.lower(): value for name, value in request_headers.items()}
         if configured:
             status = int(configured.get("statusCode") or status)
             for name, value in (configured.get("responseParameters") or {}).items():
-                # Static values only ('text'); mapped request values are not emulated.
-                if name.startswith("gatewayresponse.header.") and value.startswith("'"):
-                    headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
+                if not name.startswith("gatewayresponse.header."):
+                    continue
+                name = name.removeprefix("gatewayresponse.header.")
+                if value.startswith("'"):
+                    headers[name] = value.strip("'")
+                elif value.startswith("method.request.header."):
+                    mapped = value.removeprefix("method.request.header.").lower()
+                    if mapped in request_headers:
+                        headers[name] = request_headers[mapped]
             template = (configured.get("responseTemplates") or {}).get("application/json", template)
         body = (
             template.replace("$context.error.messageString", json.dumps(message))

@@ -229,6 +229,18 @@ require_http_user() {
         die "HTTP_USER must not contain ':' (basic auth puts a ':' between user and password); choose another user name."
 }
 
+# require_cors_origins: CORS_ORIGINS is empty (CORS off), or a comma-separated list of origins
+# as browsers send them in the Origin header (lower case, no path, no trailing slash), or '*'.
+require_cors_origins() {
+    local origins origin
+    IFS=, read -ra origins <<<"${CORS_ORIGINS:-}"
+    for origin in "${origins[@]}"; do
+        read -r origin <<<"$origin" # without the spaces around it
+        [[ -z "$origin" || "$origin" == "*" || "$origin" =~ ^[a-z][a-z0-9+.-]*://[^/[:space:][:upper:]]+$ ]] ||
+            die "CORS_ORIGINS: '$origin' is not an origin as browsers send it, such as https://app.example.com or http://localhost:3000 (lower case, no path, no trailing '/'), nor '*'"
+    done
+}
+
 # require_table: the table must exist before a function is pointed at it.
 require_table() {
     aws_lookup "read DynamoDB table '$DYNAMODB_TABLE'" dynamodb describe-table \

@@ -217,7 +217,8 @@ def requirement_names(requirements):
 
 def function_configuration(function, role_arn, current_file):
     """The update-function-configuration request: the role, and the function's current
-    variables with FUNCTION_VARIABLES taken from this environment, and HTTP_PASS_HASH.
+    variables with FUNCTION_VARIABLES taken from this environment, CORS_ORIGINS (removed
+    when unset or empty: CORS off), and HTTP_PASS_HASH.
 
     HTTP_PASS_HASH is a salted scrypt hash of HTTP_PASS (Werkzeug's generate_password_hash):
     reading the function's configuration does not reveal the password. A hash that already
@@ -228,6 +229,9 @@ def function_configuration(function, role_arn, current_file):
 
     variables = json.loads(Path(current_file).read_text(encoding="utf-8")) or {}
     variables.update({name: os.environ[name] for name in FUNCTION_VARIABLES})
+    variables.pop("CORS_ORIGINS", None)
+    if os.environ.get("CORS_ORIGINS", "").strip():
+        variables["CORS_ORIGINS"] = os.environ["CORS_ORIGINS"]
     variables.pop("HTTP_PASS", None)
     password = os.environ["HTTP_PASS"]
     if not check_password_hash(variables.get("HTTP_PASS_HASH", ""), password):

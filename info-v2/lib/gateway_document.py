@@ -13,7 +13,9 @@ The contract stays the single source of the routes. The rendered document differ
   resources are matched. The public base URL is the stage URL `<invoke URL>/<stage>` or
   `https://<domain>/info/v2`, and clients append `/watch/{sku}` to either, as they do to the
   app's `http://localhost:1080/info/v2`;
-- every operation gets a Lambda proxy integration (AWS_PROXY) with the function;
+- every operation gets a Lambda proxy integration (AWS_PROXY) with the function, and every
+  path an OPTIONS method with the same integration: the function answers CORS preflights
+  (server.py, cors.py), so that one setting, the function's CORS_ORIGINS, decides them;
 - `security` and `securitySchemes` are dropped: the gateway has no authorizer, the app checks
   basic auth itself, so the Authorization header must pass through untouched;
 - what API Gateway's models do not support is dropped: `additionalProperties`, `example`,
@@ -31,7 +33,12 @@ AWS call.
 --gateway-responses prints the gateway responses of the REST API, one put-gateway-response
 request (JSON) per line: the errors API Gateway answers itself (unknown route, throttling,
 body too large, integration timeout, Lambda failure) become application/problem+json like
-the app's, and an unknown route is 404 instead of 403 "Missing Authentication Token".
+the app's, and an unknown route is 404 instead of 403 "Missing Authentication Token". With
+CORS_ORIGINS set (in the environment, as for the function), they carry the CORS headers the
+app's answers carry, so that a page can read them too. A gateway response can only hold a
+fixed value or one of the request's headers, never a choice between them: with `*` or one
+origin, Access-Control-Allow-Origin is that; with several, it repeats the request's Origin
+(whatever it is: these answers hold nothing but their status and a fixed text).
 
 An invalid spec ends with one line on stderr and exit status 1; nothing is written then.
 """
@@ -39,6 +46,7 @@ An invalid spec ends with one line on stderr and exit status 1; nothing is writt
 import argparse
 import copy
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -78,6 +86,8 @@ NAME_MAPPINGS = {
 MODEL_NAME = re.compile(r"^[A-Za-z0-9]+$")
 PATH_SEGMENT = re.compile(r"^(?:[A-Za-z0-9._,-]+|\{[A-Za-z0-9._-]+\+?\})$")
 PROBLEM_JSON = "'application/problem+json'"
+# The headers a page may read besides the CORS-safelisted ones (as cors.py says for the app).
+CORS_EXPOSED_HEADERS = "ETag, Retry-After"
 
 
 def problem_template(title, detail, status=None):
@@ -135,6 +145,38 @@ GATEWAY_RESPONSES = [
         },
     },
 ]
+
+
+def cors_origins(setting):
+    """The origins of a CORS_ORIGINS value (checked by common.sh's require_cors_origins)."""
+    return [origin.strip() for origin in setting.split(",") if origin.strip()]
+
+
+def gateway_responses(origins):
+    """GATEWAY_RESPONSES, with the CORS headers for ORIGINS (none when it is empty)."""
+    if not origins:
+        return GATEWAY_RESPONSES
+    if "*" in origins or len(origins) == 1:
+        allow_origin = f"'{'*' if '*' in origins else origins[0]}'"
+    else:
+        allow_origin = "method.request.header.Origin"
+    cors = {
+        "gatewayresponse.header.Access-Control-Allow-Origin": allow_origin,
+        "gatewayresponse.header.Access-Control-Expose-Headers": f"'{CORS_EXPOSED_HEADERS}'",
+        "gatewayresponse.header.Vary": "'Origin'",
+    }
+    return [
+        {**request, "responseParameters": {**request["responseParameters"], **cors}}
+        for request in GATEWAY_RESPONSES
+    ]
+
+
+# The OPTIONS method of every resource: browsers' CORS preflights, answered by the function.
+PREFLIGHT = {
+    "summary": "CORS preflight",
+    "description": "Answered by the function, as its CORS_ORIGINS setting says.",
+    "responses": {"200": {"description": "The methods and headers the origin may use."}},
+}
 
 
 class SpecError(Exception):
@@ -280,6 +322,7 @@ def gateway_document(spec, lambda_arn, region, api_name=None):
     document["paths"] = {}
     for path, item in spec["paths"].items():
         item = copy.deepcopy(item)
+        item.setdefault("options", copy.deepcopy(PREFLIGHT))
         for operation in operations(item).values():
             operation.pop("security", None)
             operation["x-amazon-apigateway-integration"] = {
@@ -327,7 +370,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     if args.gateway_responses:
-        for request in GATEWAY_RESPONSES:
+        for request in gateway_responses(cors_origins(os.environ.get("CORS_ORIGINS", ""))):
             print(json.dumps(request))
         return 0
     try:

@@ -7,6 +7,8 @@
 #   HTTP_USER, HTTP_PASS   required: the basic-auth credentials the deployed function accepts;
 #                          the function gets HTTP_USER and a scrypt hash of HTTP_PASS, never
 #                          the password itself
+#   CORS_ORIGINS           optional: the origins whose web pages may call the API (see
+#                          info-v2/cors.py); unset or empty, the function answers no CORS
 
 # The trust policy of the execution role: only the Lambda service may assume it.
 TRUST_POLICY='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
@@ -14,13 +16,14 @@ POLICY_NAME="watch-info-least-privilege"
 # What the function needs of info-v2/: the app's modules and the spec. build_package stages
 # exactly these (beside the dependencies of requirements.txt: deploy_helpers.py
 # finish-package), so nothing else of the repository can ship.
-APP_FILES=(server.py http_guards.py request_log.py info_openapi_v2.yaml)
+APP_FILES=(server.py http_guards.py request_log.py cors.py basic_auth.py info_openapi_v2.yaml)
 
 # lambda_setup: the checks both scripts run before touching anything.
 lambda_setup() {
     [[ -n "${HTTP_USER:-}" && -n "${HTTP_PASS:-}" ]] ||
         die "HTTP_USER and HTTP_PASS must be set: they are the basic-auth credentials the deployed function will accept (no default is ever deployed)."
     require_http_user
+    require_cors_origins
     aws_preflight
     require_table
     LAMBDA_PYTHON_PATH="$(runtime_python)" || exit 1
