@@ -1,11 +1,13 @@
 """Runs a Lambda function's uploaded code as the Lambda runtime would, without Docker.
 
-The emulator (moto) stores function code but cannot execute it. LambdaRunner downloads the
-function's package from where get-function says it is, checks it against the CodeSha256
-that Lambda reports, unzips it into a fresh folder and serves the configured handler from
-ONE clean interpreter (lambda_worker.py under the runtime virtualenv's Python: no project
-path, no dev virtualenv), with only the function's environment plus what Lambda itself sets.
-So what runs is what AWS would run, including anything missing from the package.
+An ExecutionEnvironment unzips a package into a fresh folder and serves the configured
+handler from ONE clean interpreter (a Worker: lambda_worker.py under the runtime
+virtualenv's Python: no project path, no dev virtualenv), with only the function's
+environment plus what Lambda itself sets. So what runs is what AWS would run, including
+anything missing from the package. The emulator's Lambda Invoke (lambda_invoke.py) keeps
+one per function version; LambdaRunner serves a deployed function to a test directly: it
+downloads the package from where get-function says it is and checks it against the
+CodeSha256 that Lambda reports.
 
     with LambdaRunner(aws, "watch-info-dev", emulator_env(url)) as function:
         response = function.invoke(event)
@@ -36,7 +38,23 @@ GRACE_SECONDS = 30
 
 
 class LambdaError(RuntimeError):
-    """The handler could not be imported, raised an exception, or its interpreter died."""
+    """The handler could not be imported, raised an exception, or its interpreter died.
+
+    `log` is what the function had written to its log by then.
+    """
+
+    def __init__(self, reason, log=""):
+        super().__init__(reason)
+        self.log = log
+
+
+class HandlerError(LambdaError):
+    """The handler, or the import of its module, raised: the exception's type and message."""
+
+    def __init__(self, reason, log, error_type, error_message):
+        super().__init__(reason, log)
+        self.error_type = error_type
+        self.error_message = error_message
 
 
 def emulator_env(endpoint_url, region="us-east-1"):
@@ -103,10 +121,12 @@ class Worker:
             self.close()
             raise
 
-    def invoke(self, event):
-        """The handler's return value for EVENT; LambdaError when it raised."""
+    def invoke(self, event, request_id=None):
+        """The handler's return value for EVENT; HandlerError when it raised. REQUEST_ID is
+        the invocation's id (context.aws_request_id), a new one by default."""
+        message = {"event": event, "request_id": request_id or str(uuid.uuid4())}
         try:
-            self.process.stdin.write(json.dumps(event) + "\n")
+            self.process.stdin.write(json.dumps(message) + "\n")
             self.process.stdin.flush()
         except BrokenPipeError:
             self._fail("the function's interpreter has exited")
@@ -132,12 +152,57 @@ class Worker:
             self._fail(f"the function's interpreter exited ({self.process.wait()})")
         message = json.loads(line)
         if "error" in message:
-            self._fail(f"{message['type']}: {message['error']}\n{message['trace']}")
+            reason = f"{message['type']}: {message['error']}\n{message['trace']}"
+            log = self.log_path.read_text(errors="replace")
+            raise HandlerError(quoting(reason, log), log, message["type"], message["error"])
         return message
 
     def _fail(self, reason):
-        log = self.log_path.read_text(errors="replace").splitlines()[-20:]
-        raise LambdaError(reason + "\n--- last lines of the function's log\n" + "\n".join(log))
+        log = self.log_path.read_text(errors="replace")
+        raise LambdaError(quoting(reason, log), log)
+
+
+def quoting(reason, log):
+    """REASON followed by the last lines of the function's LOG."""
+    last_lines = "\n".join(log.splitlines()[-20:])
+    return f"{reason}\n--- last lines of the function's log\n{last_lines}"
+
+
+class ExecutionEnvironment:
+    """A function's package CODE unzipped into a folder of its own and served by one Worker,
+    with the function's variables (from CONFIGURATION, as get-function-configuration gives
+    it), those Lambda itself sets (`variables`) and EXTRA_ENV, which wins over both."""
+
+    def __init__(self, code, configuration, extra_env, python=RUNTIME_PYTHON):
+        name = configuration["FunctionName"]
+        region = configuration["FunctionArn"].split(":")[3]
+        self._folder = tempfile.TemporaryDirectory(prefix=f"lambda-{name}-")
+        task_root = Path(self._folder.name) / "task"
+        try:
+            with zipfile.ZipFile(io.BytesIO(code)) as package:
+                package.extractall(task_root)
+            self.variables = lambda_variables(configuration, region, task_root, python)
+            env = {
+                **configuration.get("Environment", {}).get("Variables", {}),
+                **self.variables,
+                **extra_env,
+            }
+            self.worker = Worker(
+                python,
+                task_root,
+                configuration["Handler"],
+                env,
+                log_path=Path(self._folder.name) / "function.log",
+                timeout=configuration.get("Timeout", 3),
+                function_arn=configuration["FunctionArn"],
+            )
+        except BaseException:
+            self._folder.cleanup()
+            raise
+
+    def close(self):
+        self.worker.close()
+        self._folder.cleanup()
 
 
 class LambdaRunner:
@@ -149,40 +214,17 @@ class LambdaRunner:
 
     def __init__(self, aws, function_name, extra_env, python=RUNTIME_PYTHON):
         if not Path(python).exists():
-            raise LambdaError(f"{python} not found: tools/local_gateway.sh or conftest builds it")
+            raise LambdaError(f"{python} not found: tools/aws_emulator.sh or conftest builds it")
         function = aws("lambda").get_function(FunctionName=function_name)
         self.configuration = function["Configuration"]
         self.code_sha256 = self.configuration["CodeSha256"]
-        arn = self.configuration["FunctionArn"]
-        region = arn.split(":")[3]
         name = self.configuration["FunctionName"]
         code = function_code(aws, function["Code"]["Location"])
         if code_sha256(code) != self.code_sha256:
             raise LambdaError(f"the package of {name} does not match its CodeSha256")
         self.package_size = len(code)
-
-        self._folder = tempfile.TemporaryDirectory(prefix=f"lambda-{name}-")
-        task_root = Path(self._folder.name) / "task"
-        with zipfile.ZipFile(io.BytesIO(code)) as package:
-            package.extractall(task_root)
-        env = {
-            **self.configuration.get("Environment", {}).get("Variables", {}),
-            **lambda_variables(self.configuration, region, task_root, python),
-            **extra_env,
-        }
-        try:
-            self._worker = Worker(
-                python,
-                task_root,
-                self.configuration["Handler"],
-                env,
-                log_path=Path(self._folder.name) / "function.log",
-                timeout=self.configuration.get("Timeout", 3),
-                function_arn=arn,
-            )
-        except BaseException:
-            self._folder.cleanup()
-            raise
+        self._environment = ExecutionEnvironment(code, self.configuration, extra_env, python)
+        self._worker = self._environment.worker
 
     def invoke(self, event):
         """The handler's return value for EVENT (a dict); LambdaError when it raised."""
@@ -193,8 +235,7 @@ class LambdaRunner:
         return self._worker.log_path.read_text(errors="replace")
 
     def close(self):
-        self._worker.close()
-        self._folder.cleanup()
+        self._environment.close()
 
     def __enter__(self):
         return self
@@ -206,12 +247,13 @@ class LambdaRunner:
 def lambda_variables(configuration, region, task_root, python):
     """The variables the Lambda runtime itself defines for a function (the ones apps read)."""
     name = configuration["FunctionName"]
+    version = configuration.get("Version", "$LATEST")
     return {
         "AWS_LAMBDA_FUNCTION_NAME": name,
-        "AWS_LAMBDA_FUNCTION_VERSION": configuration.get("Version", "$LATEST"),
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(configuration.get("MemorySize", 128)),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(version),
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{configuration['Runtime']}",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
@@ -220,3 +262,8 @@ def lambda_variables(configuration, region, task_root, python):
         "TZ": ":UTC",
         "PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin",
     }
+
+
+def log_stream_name(version):
+    """A new execution environment's log stream, named as Lambda names it."""
+    return time.strftime("%Y/%m/%d/[", time.gmtime()) + f"{version}]{uuid.uuid4().hex}"
