@@ -10,10 +10,14 @@ to try the deploy scripts without an AWS account:
 
 It fills gaps of moto 5.2.5: ListFunctionUrlConfigs, which `zappa update` calls, the
 download of a function's package from get-function's Code.Location (rollback.sh reads
-old versions there too), and custom domains as create_custom_domain.sh uses them (an API
+old versions there too), custom domains as create_custom_domain.sh uses them (an API
 mapping to a REST API, ACM's DNS validation; see custom_domains_as_on_aws and
-acm_validates_through_route53). moto cannot run Lambda code (that needs Docker);
-tools/local_gateway.py runs the stored package instead.
+acm_validates_through_route53), Lambda's Invoke, which moto runs only in Docker (here the
+project's Lambda runtime runner runs each version, with Lambda's logs and metrics: see
+run_functions_on_invoke and tools/lambda_invoke.py), and releases as AWS makes them:
+a publish that changes nothing publishes nothing, aliases and versions have policies of
+their own, metric statistics count exactly the dimensions asked, a restored table keeps
+its billing mode. tools/local_gateway.py serves a deployed REST API through that Invoke.
 
 moto is more lenient than AWS. `faults` (off by default) adds, on request, faults AWS has:
 - role propagation: for some seconds after CreateRole, Lambda's CreateFunction refuses the
@@ -33,11 +37,14 @@ import json
 import logging
 import re
 import socket
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from types import SimpleNamespace
 from urllib.parse import parse_qs, unquote
 
+import lambda_invoke
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -107,6 +114,157 @@ def store_function_code_in_s3():
             s3.put_object(bucket, self.code["S3Key"], self.code_bytes)
 
     LambdaFunction._set_function_code = set_and_store_function_code
+
+
+def run_functions_on_invoke(endpoint_url):
+    """Lambda's Invoke runs the function, as on AWS; moto (5.2.5) runs code in Docker only.
+
+    lambda_invoke.py runs the version the call names (an alias's by its routing weights) in a
+    warm container with the project's Lambda runtime runner, and writes what Lambda writes to
+    CloudWatch Logs and metrics. The function's AWS calls go to ENDPOINT_URL, this emulator.
+    Deleting a function or a version closes its containers, and so does resetting the
+    emulator (moto-api/reset); EmulatorServer.stop closes them all.
+    """
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda.responses import LambdaResponse
+
+    answer_invoke = LambdaResponse.invoke
+    delete_function = LambdaBackend.delete_function
+    reset = LambdaBackend.reset
+
+    def answer_invoke_of_the_qualifier_asked(self):
+        # moto reads `qualifier` (the API's is Qualifier), or else from the payload.
+        self.querystring["qualifier"] = self.querystring.get("Qualifier", [None])
+        return answer_invoke(self)
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        return lambda_invoke.invoke(
+            self, function_name, qualifier, body, headers, response_headers, endpoint_url
+        )
+
+    def delete_function_and_its_containers(self, function_name, qualifier=None):
+        delete_function(self, function_name, qualifier)
+        name, qualifier = lambda_invoke.name_and_qualifier(function_name, qualifier)
+        lambda_invoke.containers.close(self.account_id, self.region_name, name, qualifier)
+
+    def reset_and_close_containers(self):
+        lambda_invoke.containers.close(self.account_id, self.region_name)
+        reset(self)
+
+    LambdaResponse.invoke = answer_invoke_of_the_qualifier_asked
+    LambdaBackend.invoke = invoke
+    LambdaBackend.delete_function = delete_function_and_its_containers
+    LambdaBackend.reset = reset_and_close_containers
+
+
+def publish_version_only_when_changed():
+    """PublishVersion returns the latest version when $LATEST's code and configuration are
+    those of that version, as on AWS. moto decides by a flag that its first publish never
+    clears, so a function updated before its first publish gets a new, identical version at
+    every later publish."""
+    from moto.awslambda.models import LambdaStorage
+
+    publish_version = LambdaStorage.publish_version
+    # What a version has of its own besides the code and configuration it froze.
+    own = ("FunctionArn", "Version", "LastModified", "Description")
+
+    def frozen(function):
+        configuration = function.get_configuration()
+        return {key: value for key, value in configuration.items() if key not in own}
+
+    def publish_version_when_changed(self, name_or_arn, description=""):
+        function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
+        versions = self._functions[function.function_name]["versions"]
+        if versions and frozen(versions[-1]) == frozen(function):
+            return versions[-1]
+        function.code_or_config_updated = True  # so that moto publishes
+        return publish_version(self, name_or_arn, description)
+
+    LambdaStorage.publish_version = publish_version_when_changed
+
+
+def permissions_of_aliases_and_versions():
+    """An alias and a published version each have a resource policy of their own, apart
+    from the function's, as on AWS: add-permission, get-policy and remove-permission with
+    --qualifier act on it. In moto, every version shares the function's policy, a permission
+    added for an alias lands in it too, and remove-permission ignores the qualifier; so an
+    alias would seem to allow what only the function allows, and the other way round."""
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda.policy import Policy
+    from moto.awslambda.responses import LambdaResponse
+
+    def policy(backend, function_name, qualifier):
+        """The policy FUNCTION_NAME (a name, NAME:QUALIFIER or an ARN) and QUALIFIER name."""
+        name, qualifier = lambda_invoke.name_and_qualifier(function_name, qualifier)
+        latest = backend.get_function(name)
+        target = backend.get_function(name, qualifier)  # ResourceNotFound when missing
+        if qualifier in (None, "$LATEST"):
+            return latest.policy
+        if not qualifier.isdigit():  # an alias (AWS refuses alias names of digits only)
+            alias = backend.get_alias(qualifier, name)
+            if not hasattr(alias, "policy"):
+                alias.policy = Policy(latest)
+            return alias.policy
+        if target.policy is latest.policy:  # a copy of $LATEST's, made when it was published
+            target.policy = Policy(latest)
+        return target.policy
+
+    def add_permission(self, function_name, qualifier, raw):
+        statement, _ = policy(self, function_name, qualifier).add_statement(raw, qualifier)
+        return statement
+
+    def get_policy(self, function_name, qualifier=None):
+        return policy(self, function_name, qualifier).wire_format()
+
+    def remove_permission(self):
+        function_name = unquote(self.path.split("/")[-3])
+        statement_id = self.path.split("/")[-1].split("?")[0]
+        qualifier = self.querystring.get("Qualifier", [None])[0]
+        revision = self.querystring.get("RevisionId", [""])[0]
+        policy(self.backend, function_name, qualifier).del_statement(statement_id, revision)
+        return 204, {"status": 204}, "{}"
+
+    LambdaBackend.add_permission = add_permission
+    LambdaBackend.get_policy = get_policy
+    LambdaResponse.remove_permission = remove_permission
+
+
+def metric_statistics_of_exactly_the_dimensions_asked():
+    """get-metric-statistics counts the data points published with exactly the dimensions
+    asked, as on AWS. moto counts every data point that has them among others, so Lambda's
+    Errors by FunctionName would also count those by FunctionName and Resource (and again
+    by ExecutedVersion): three times each error."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    get_metric_statistics = CloudWatchBackend.get_metric_statistics
+
+    def get_exact_metric_statistics(self, *query, dimensions, unit=None):
+        asked = sorted((d["Name"], d["Value"]) for d in dimensions)
+        # moto's method reads the data points through get_all_metrics only.
+        exact = SimpleNamespace(
+            get_all_metrics=lambda: [
+                datum
+                for datum in self.get_all_metrics()
+                if sorted((d.name, d.value) for d in datum.dimensions) == asked
+            ]
+        )
+        return get_metric_statistics(exact, *query, dimensions=dimensions, unit=unit)
+
+    CloudWatchBackend.get_metric_statistics = get_exact_metric_statistics
+
+
+def restored_tables_keep_their_billing_mode():
+    """A table restored from a DynamoDB backup has the billing mode of the table backed up
+    (on-demand stays on-demand), as on AWS; moto's has none (provisioned at 0 units)."""
+    from moto.dynamodb.models.table import RestoredTable
+
+    restored_table_init = RestoredTable.__init__
+
+    def restore_with_billing_mode(self, name, account_id, region, backup):
+        restored_table_init(self, name, account_id, region, backup)
+        self.billing_mode = backup.table.billing_mode
+
+    RestoredTable.__init__ = restore_with_billing_mode
 
 
 def custom_domains_as_on_aws():
@@ -326,29 +484,54 @@ class FaultInjector:
 
 
 class EmulatorServer(ThreadedMotoServer):
-    """moto's ThreadedMotoServer with the FaultInjector in front of its app."""
+    """moto's ThreadedMotoServer with the FaultInjector in front of its app, serving on the
+    socket LISTENING (bound by the caller: moto's own start binds in its thread, where a port
+    in use prints werkzeug's message and leaves the caller waiting), whose stop() also ends
+    the functions' containers."""
 
-    def _server_entry(self):
+    def __init__(self, listening):
+        host, port = listening.getsockname()[:2]
+        super().__init__(ip_address=host, port=port, verbose=False)
+        self._listening = listening
+
+    def start(self):
         app = FaultInjector(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever()
+        with self._listening:  # werkzeug serves a duplicate of it
+            self._server = make_server(
+                self._ip_address,
+                self._port,
+                app,
+                True,
+                request_handler=MotoRequestHandler,
+                fd=self._listening.fileno(),
+            )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        super().stop()
+        lambda_invoke.containers.close()
 
 
-def start(port=None):
-    """Starts the emulator in a thread of this process; returns (server, endpoint URL)."""
-    port = port or free_port()
+def start(port=0):
+    """Starts the emulator in a thread of this process; returns (server, endpoint URL).
+    Port 0 (the default) is a free one; a port in use raises OSError."""
+    listening = socket.create_server(("127.0.0.1", port))
+    url = f"http://127.0.0.1:{listening.getsockname()[1]}"
     # The emulator logs every request it serves; its users' own output is easier to read.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     add_list_function_url_configs()
     store_function_code_in_s3()
     custom_domains_as_on_aws()
     acm_validates_through_route53()
-    server = EmulatorServer(ip_address="127.0.0.1", port=port, verbose=False)
+    run_functions_on_invoke(url)
+    publish_version_only_when_changed()
+    permissions_of_aliases_and_versions()
+    metric_statistics_of_exactly_the_dimensions_asked()
+    restored_tables_keep_their_billing_mode()
+    server = EmulatorServer(listening)
     server.start()
-    return server, f"http://127.0.0.1:{port}"
+    return server, url
 
 
 def main():
@@ -376,7 +559,10 @@ def main():
     faults.acm_blind_to_dns = args.acm_blind_to_dns
     faults.role_propagation_seconds = args.role_propagation_seconds
     faults.throttled_dynamodb_operations = set(args.throttle_dynamodb)
-    server, url = start(args.port)
+    try:
+        server, url = start(args.port)
+    except OSError as error:
+        sys.exit(f"aws_emulator.py: error: port {args.port}: {error.strerror}; see --port")
     variables = {"AWS_ENDPOINT_URL": url, **DUMMY_ENVIRONMENT}
     print("AWS emulator running; use it from another terminal with:")
     print("export " + " ".join(f"{name}={value}" for name, value in variables.items()))

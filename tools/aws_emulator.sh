@@ -3,11 +3,14 @@
 #                              [--throttle-dynamodb OPERATION...] [--acm-blind-to-dns] [--help]
 #
 # Starts the offline AWS (moto's server mode, tools/aws_emulator.py) on 127.0.0.1, after
-# preparing .venv on first use, and prints the export line that points the deploy scripts
-# at it. Ctrl-C stops it; everything it holds is lost then.
+# preparing .venv and .venv-runtime (the Python that runs Lambda functions) on first use,
+# and prints the export line that points the deploy scripts at it. A port in use ends it
+# with one line. Ctrl-C stops it; everything it holds is lost then.
 set -euo pipefail
 # shellcheck source=../info-v2/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
 handle_help "$@"
 ensure_tools_venv
+runtime="$(runtime_python)" || exit 1
+ensure_venv "$RUNTIME_VENV" "$REPO_DIR/tools/requirements-lambda-runtime.txt" "$runtime"
 exec "$TOOLS_VENV/bin/python" "$REPO_DIR/tools/aws_emulator.py" "$@"
