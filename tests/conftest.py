@@ -4,7 +4,8 @@ The emulator is moto's server mode, started in this process on a loopback port (
 pytest-xdist worker has its own, and takes whole modules). The scripts under test are
 separate processes that reach it through AWS_ENDPOINT_URL, exactly as they would reach AWS;
 tests read back what the scripts created through boto3, and call the deployed API through
-the local gateway (tools/local_gateway.py), which runs the package the emulator holds.
+the local gateway (tools/local_gateway.py), whose functions run in the emulator's Lambda
+Invoke (tools/lambda_invoke.py: the package the emulator holds, in a clean interpreter).
 info-v2/ and tools/ are importable (pyproject.toml's pytest pythonpath).
 """
 
@@ -26,7 +27,7 @@ import boto3
 import pytest
 import requests
 from aws_emulator import free_port
-from lambda_runtime import RUNTIME_PYTHON, emulator_env
+from lambda_runtime import RUNTIME_PYTHON
 from local_gateway import LocalGateway
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -153,8 +154,8 @@ def aws(aws_env):
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
     )
 
-    def client(service):
-        return session.client(service, endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    def client(service, config=None):
+        return session.client(service, endpoint_url=aws_env["AWS_ENDPOINT_URL"], config=config)
 
     return client
 
@@ -427,10 +428,10 @@ def lambda_runtime_python():
 
 
 @contextmanager
-def local_gateway(aws, aws_env, api_id, runtime_python):
-    """The local gateway serving the REST API API_ID over HTTP; yields (gateway, its URL)."""
-    env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
-    with LocalGateway(aws, api_id, env, runtime_python) as gateway:
+def local_gateway(aws, api_name):
+    """The local gateway serving the REST API named API_NAME over HTTP; yields (gateway,
+    its URL). The functions run in the emulator's Lambda Invoke."""
+    with LocalGateway(aws, api_name) as gateway:
         yield gateway, gateway.serve()
 
 

@@ -112,10 +112,10 @@ def test_the_stage_is_throttled_on_every_method(deployment, aws, aws_env):
 
 
 @pytest.fixture(scope="module")
-def base_url(deployment, aws, aws_env, lambda_runtime_python):
+def base_url(deployment, aws):
     """The deployment's base URL on the local gateway (tools/local_gateway.py)."""
-    _, api_id, base_path = deployment
-    with local_gateway(aws, aws_env, api_id, lambda_runtime_python) as (_, url):
+    _, _, base_path = deployment
+    with local_gateway(aws, FUNCTION) as (_, url):
         yield url + base_path
 
 

@@ -2,20 +2,25 @@
 
 What our deployment needs from it is covered by test_pipeline.py; here, the API Gateway
 behaviours it emulates, each of which would otherwise hide a difference from AWS: the
-gateway's own answers and gateway responses, the permission check, remapped headers,
-function failures, and new code being served after an update.
+gateway's own answers and gateway responses, the permission check (the alias's own policy
+for an integration that names an alias), remapped headers, function failures, new code
+being served after an update, traffic split by an alias's weights, and the API deleted and
+imported again (a new id) while the gateway runs.
 """
 
 import io
 import json
 import zipfile
 
+import boto3
 import pytest
 import requests
-from conftest import local_gateway
+from conftest import free_port, local_gateway
 from gateway_document import gateway_responses
 
 FUNCTION = "gateway-probe"
+API = "probe"
+ROUTES = ("/probe/{name}", "/fail", "/malformed")
 HANDLER = """
 import json, os
 
@@ -25,7 +30,11 @@ def handler(event, context):
     if event["path"] == "/malformed":
         return {"body": "no statusCode"}
     headers = {"WWW-Authenticate": "Basic", "Server": "probe", "X-Kept": "1", "Content-Length": "7"}
-    body = {"path": event["path"], "version": os.environ.get("VERSION")}
+    body = {
+        "path": event["path"],
+        "version": os.environ.get("VERSION"),
+        "function_version": context.function_version,
+    }
     return {"statusCode": 401, "headers": headers, "body": json.dumps(body)}
 """
 MISSING_ROUTE = {"message": "Missing Authentication Token"}
@@ -38,25 +47,40 @@ def package():
     return buffer.getvalue()
 
 
-def document(function_arn):
+def get_operation(function_arn):
     integration = {
         "type": "aws_proxy",
         "httpMethod": "POST",
         "uri": f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function_arn}"
         "/invocations",
     }
-    operation = {"responses": {"200": {"description": "ok"}}}
-    operation["x-amazon-apigateway-integration"] = integration
+    return {
+        "responses": {"200": {"description": "ok"}},
+        "x-amazon-apigateway-integration": integration,
+    }
+
+
+def document(function_arn):
+    """Three routes that call the function, one that calls its alias `live`."""
+    paths = {path: {"get": get_operation(function_arn)} for path in ROUTES}
+    paths["/live/{name}"] = {"get": get_operation(f"{function_arn}:live")}
     return {
         "openapi": "3.0.1",
-        "info": {"title": "probe", "version": "1", "description": "probe"},
-        "paths": {path: {"get": operation} for path in ("/probe/{name}", "/fail", "/malformed")},
+        "info": {"title": API, "version": "1", "description": "probe"},
+        "paths": paths,
     }
+
+
+def import_and_deploy(aws, function_arn):
+    """The probe API imported and deployed to stage `test`; its id."""
+    api_id = aws("apigateway").import_rest_api(body=json.dumps(document(function_arn)))["id"]
+    aws("apigateway").create_deployment(restApiId=api_id, stageName="test")
+    return api_id
 
 
 @pytest.fixture(scope="module")
 def api(aws):
-    """A REST API whose three GET routes call the probe function; returns its id."""
+    """A REST API whose GET routes call the probe function; returns its id."""
     trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}]}
     role = aws("iam").create_role(RoleName="probe", AssumeRolePolicyDocument=json.dumps(trust))
     function_arn = aws("lambda").create_function(
@@ -67,8 +91,7 @@ def api(aws):
         Code={"ZipFile": package()},
         Environment={"Variables": {"VERSION": "1"}},
     )["FunctionArn"]
-    api_id = aws("apigateway").import_rest_api(body=json.dumps(document(function_arn)))["id"]
-    aws("apigateway").create_deployment(restApiId=api_id, stageName="test")
+    api_id = import_and_deploy(aws, function_arn)
     aws("lambda").add_permission(
         FunctionName=FUNCTION,
         StatementId="gateway",
@@ -80,8 +103,8 @@ def api(aws):
 
 
 @pytest.fixture(scope="module")
-def gateway(api, aws, aws_env, lambda_runtime_python):
-    with local_gateway(aws, aws_env, api, lambda_runtime_python) as (gateway, url):
+def gateway(api, aws):
+    with local_gateway(aws, API) as (gateway, url):
         yield gateway, url + "/test"
 
 
@@ -89,7 +112,11 @@ def test_proxy_response_headers_are_remapped_or_kept_as_api_gateway_does(gateway
     _, url = gateway
     response = requests.get(f"{url}/probe/a%20b", timeout=60)
     assert response.status_code == 401
-    assert response.json() == {"path": "/probe/a%20b", "version": "1"}
+    assert response.json() == {
+        "path": "/probe/a%20b",
+        "version": "1",
+        "function_version": "$LATEST",
+    }
     assert response.headers["x-amzn-Remapped-WWW-Authenticate"] == "Basic"
     assert response.headers["x-amzn-Remapped-Server"] == "probe"
     assert response.headers["X-Kept"] == "1"
@@ -98,7 +125,7 @@ def test_proxy_response_headers_are_remapped_or_kept_as_api_gateway_does(gateway
     assert response.headers["Content-Length"] == str(len(response.content))
 
 
-@pytest.mark.parametrize("path", ["/probe", "/probe/a/b", "/nothing", "/"])
+@pytest.mark.parametrize("path", ["/probe", "/probe/a/b", "/nothing", "/", "/live"])
 def test_unknown_routes_get_the_gateways_own_403(gateway, path):
     gateway, url = gateway
     calls = len(gateway.invocations)
@@ -217,3 +244,107 @@ def test_without_the_invoke_permission_the_function_is_not_called(gateway, aws):
     response = requests.get(f"{url}/probe/a", timeout=60)
     assert (response.status_code, response.json()) == (500, {"message": "Internal server error"})
     assert len(gateway.invocations) == calls
+
+
+@pytest.fixture(scope="module")
+def alias_with_weights(api, aws):
+    """Versions 1 and 2 of the function (VERSION 1 and 2), alias `live` naming version 1 and
+    giving version 2 half of its traffic, and the alias's own permission for the API."""
+    lambda_client = aws("lambda")
+    for version in ("1", "2"):
+        lambda_client.update_function_configuration(
+            FunctionName=FUNCTION, Environment={"Variables": {"VERSION": version}}
+        )
+        assert lambda_client.publish_version(FunctionName=FUNCTION)["Version"] == version
+    lambda_client.create_alias(
+        FunctionName=FUNCTION,
+        Name="live",
+        FunctionVersion="1",
+        RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}},
+    )
+    lambda_client.add_permission(
+        FunctionName=FUNCTION,
+        Qualifier="live",
+        StatementId="gateway-live",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api}/*/GET/*",
+    )
+    return "live"
+
+
+def test_an_integration_on_an_alias_splits_traffic_by_its_weights(gateway, alias_with_weights):
+    _, url = gateway
+    answers = [requests.get(f"{url}/live/x", timeout=60).json() for _ in range(30)]
+    # Each of the 30 goes to version 2 with probability 0.5: all on one side is 2 in 2**30.
+    assert {(answer["function_version"], answer["version"]) for answer in answers} == {
+        ("1", "1"),
+        ("2", "2"),
+    }
+
+
+def test_an_integration_on_an_alias_needs_the_aliass_own_permission(
+    gateway, alias_with_weights, api, aws
+):
+    """The function's own policy allowing the API is not enough for an integration that
+    names the alias: AWS reads the alias's policy."""
+    gateway, url = gateway
+    aws("lambda").add_permission(
+        FunctionName=FUNCTION,
+        StatementId="gateway-function",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api}/*/GET/*",
+    )
+    aws("lambda").remove_permission(
+        FunctionName=FUNCTION, Qualifier=alias_with_weights, StatementId="gateway-live"
+    )
+    assert requests.get(f"{url}/probe/x", timeout=60).status_code == 401  # the function's
+    calls = len(gateway.invocations)
+    response = requests.get(f"{url}/live/x", timeout=60)
+    assert (response.status_code, response.json()) == (500, {"message": "Internal server error"})
+    assert len(gateway.invocations) == calls
+
+
+def test_while_no_api_is_deployed_the_answer_is_problem_json_naming_the_cause(gateway, api, aws):
+    """The API deleted, then imported again under a new id: served without a restart."""
+    gateway, url = gateway
+    aws("apigateway").delete_rest_api(restApiId=api)
+    response = requests.get(f"{url}/probe/x", timeout=60)
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"].startswith(f"no REST API is named {API} on the emulator")
+
+    function_arn = aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
+    new_api = import_and_deploy(aws, function_arn)
+    assert new_api != api
+    aws("lambda").add_permission(
+        FunctionName=FUNCTION,
+        StatementId="gateway-again",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{new_api}/*/GET/*",
+    )
+    response = requests.get(f"{url}/probe/x", timeout=60)
+    assert response.json()["path"] == "/probe/x"
+    assert gateway.invocations[-1]["requestContext"]["apiId"] == new_api
+
+
+def test_without_an_emulator_the_answer_is_problem_json():
+    nowhere = f"http://127.0.0.1:{free_port()}"
+
+    def unreachable(service, config=None):
+        return boto3.client(
+            service,
+            endpoint_url=nowhere,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=config,
+        )
+
+    with local_gateway(unreachable, API) as (_, url):
+        response = requests.get(f"{url}/test/probe/x", timeout=60)
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"] == f"no AWS emulator at {nowhere}"

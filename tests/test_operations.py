@@ -1,8 +1,9 @@
 """Day-two operations on the emulator: status.sh, logs.sh, rollback.sh, and the request log.
 
-The request log is read twice: from the app served locally over HTTP, and from the Lambda
-package the emulator holds (run by tools/lambda_runtime.py) with API Gateway's proxy events;
-the Lambda lines are then put into the function's log group, where logs.sh reads them back.
+The request log is read twice: from the app served locally over HTTP, and from the deployed
+function, to which requests go through the local gateway (tools/local_gateway.py) and the
+emulator's Lambda Invoke, which writes the function's lines to its log group as Lambda
+does; logs.sh reads them back from there.
 The tests run in file order: status before and after the deployment, logs, then rollback.
 """
 
@@ -17,9 +18,9 @@ import zipfile
 import aws_emulator
 import pytest
 import requests
-from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, run_script
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, local_gateway, run_script
 from lambda_runtime import LambdaRunner, emulator_env, function_code
-from local_gateway import basic_auth, custom_domain_event, proxy_event
+from local_gateway import basic_auth, proxy_event
 from test_lambda import code_sha, one_line_error
 
 FUNCTION = "watch-info-dev"
@@ -156,23 +157,35 @@ def test_logs_without_a_log_group_says_so_in_one_line(deployed, aws_env):
 
 
 @pytest.fixture(scope="module")
-def lambda_log(deployed, aws, aws_env):
-    """A GET and a POST through the deployed package; (their events, the function's output)."""
+def lambda_log(deployed, aws):
+    """A POST through the stage URL and a GET through the custom domain, sent to the local
+    gateway; (their events, the watch, the function's log events)."""
+    apigatewayv2 = aws("apigatewayv2")
+    if not apigatewayv2.get_domain_names()["Items"]:  # made by the status test, else here
+        (api,) = aws("apigateway").get_rest_apis()["items"]
+        configuration = {"EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}
+        apigatewayv2.create_domain_name(
+            DomainName=DOMAIN,
+            DomainNameConfigurations=[{**configuration, "CertificateArn": "arn:x"}],
+        )
+        apigatewayv2.create_api_mapping(
+            DomainName=DOMAIN, ApiId=api["id"], Stage="dev", ApiMappingKey="info/v2"
+        )
     watch = new_watch()
-    post = lambda_event("POST", "/watch", body=watch)
-    get = custom_domain_event(
-        lambda_event("GET", f"/watch/{watch['sku']}", sku=watch["sku"]), DOMAIN, "/info/v2"
-    )
-    env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
-    with LambdaRunner(aws, FUNCTION, env) as function:
-        assert function.invoke(post)["statusCode"] == 200
-        assert json.loads(function.invoke(get)["body"]) == watch
-        output = function._worker.log_path.read_text()
-    return post, get, watch, output
+    credentials = (HTTP_USER, HTTP_PASS)
+    with local_gateway(aws, FUNCTION) as (gateway, url):
+        post = requests.post(f"{url}/dev/watch", json=watch, auth=credentials, timeout=60)
+        assert post.status_code == 200
+        get = requests.get(f"{url}/info/v2/watch/{watch['sku']}", auth=credentials, timeout=60)
+        assert get.json() == watch
+        post_event, get_event = gateway.invocations
+    events = aws("logs").filter_log_events(logGroupName=LOG_GROUP)["events"]
+    return post_event, get_event, watch, events
 
 
 def test_request_log_lines_from_the_lambda_package_carry_api_gateways_request_id(lambda_log):
-    post, get, watch, output = lambda_log
+    post, get, watch, events = lambda_log
+    output = "\n".join(event["message"] for event in events)
     by_id = {line["request_id"]: line for line in request_lines(output)}
     post_line = by_id[post["requestContext"]["requestId"]]
     get_line = by_id[get["requestContext"]["requestId"]]
@@ -195,31 +208,33 @@ def test_request_log_lines_from_the_lambda_package_carry_api_gateways_request_id
     assert AUTH["Authorization"].split()[1] not in output
 
 
-def test_logs_shows_the_request_lines_of_the_function(lambda_log, aws, aws_env):
-    post, get, _, output = lambda_log
+@pytest.fixture(scope="module")
+def older_stream(lambda_log, aws):
+    """A second stream in the function's log group, with one line three hours old."""
     logs = aws("logs")
-    logs.create_log_group(logGroupName=LOG_GROUP)
     logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=STREAM)
-    now = int(time.time() * 1000)
-    events = [
-        {"timestamp": now - 1000 + index, "message": line}
-        for index, line in enumerate(output.splitlines())
-        if line.strip()
-    ]
-    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=STREAM, logEvents=events)
+    three_hours_ago = int(time.time() * 1000) - 3 * 3600 * 1000
     logs.put_log_events(
         logGroupName=LOG_GROUP,
         logStreamName=STREAM,
-        logEvents=[{"timestamp": now - 3 * 3600 * 1000, "message": "an old line"}],
+        logEvents=[{"timestamp": three_hours_ago, "message": "an old line"}],
     )
+    return STREAM
 
+
+def test_logs_shows_the_request_lines_of_the_function(lambda_log, older_stream, aws_env):
+    post, get, _, events = lambda_log
     result = run_script("logs.sh", "--since", "1h", env=aws_env)
     printed = result.stdout.splitlines()
     assert len(printed) == len(events)
     shown = {line["request_id"] for line in request_lines(result.stdout)}
     assert {post["requestContext"]["requestId"], get["requestContext"]["requestId"]} <= shown
-    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime((now - 1000) / 1000))
+    # What Lambda writes around each invocation, two of them here.
+    assert sum(" START RequestId: " in line for line in printed) == 2
+    assert sum(" REPORT RequestId: " in line for line in printed) == 2
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(events[0]["timestamp"] / 1000))
     assert printed[0].startswith(stamp)
+    assert "an old line" not in result.stdout
     assert "an old line" in run_script("logs.sh", "--since", "4h", env=aws_env).stdout
 
 
@@ -258,7 +273,7 @@ def test_rollback_further_than_the_kept_versions_changes_nothing(deployed, aws, 
     assert code_sha(aws) == current
 
 
-def test_logs_follow_prints_new_events_as_they_arrive(lambda_log, aws, aws_env):
+def test_logs_follow_prints_new_events_as_they_arrive(older_stream, aws, aws_env):
     process = subprocess.Popen(
         ["bash", str(INFO_DIR / "logs.sh"), "--follow", "--since", "1m"],
         env={**aws_env, "LOGS_POLL_SECONDS": "1"},
@@ -270,7 +285,7 @@ def test_logs_follow_prints_new_events_as_they_arrive(lambda_log, aws, aws_env):
         marker = f"arrived later {uuid.uuid4()}"
         aws("logs").put_log_events(
             logGroupName=LOG_GROUP,
-            logStreamName=STREAM,
+            logStreamName=older_stream,
             logEvents=[{"timestamp": int(time.time() * 1000), "message": marker}],
         )
         # A thread reads the lines: select() on the pipe misses lines already buffered.

@@ -150,9 +150,9 @@ def deployed(aws_env, loaded_table, lambda_runtime_python):
 
 
 @pytest.fixture(scope="module")
-def gateway(deployed, aws, aws_env, lambda_runtime_python):
+def gateway(deployed, aws):
     """The local gateway in this process: (gateway, the deployment's base URL on it)."""
-    with local_gateway(aws, aws_env, deployed.api_id, lambda_runtime_python) as (gateway, url):
+    with local_gateway(aws, FUNCTION) as (gateway, url):
         yield gateway, url + deployed.base_path
 
 
@@ -362,13 +362,22 @@ def test_a_page_on_another_origin_calls_the_api_through_the_gateway_in_chromium(
     assert (stored.get("status"), json.loads(stored["body"])) == (200, watch)
 
 
+def log_streams(aws):
+    """The names of the function's log streams: one per container that ran it."""
+    found = aws("logs").describe_log_streams(logGroupName=f"/aws/lambda/{FUNCTION}")
+    return {stream["logStreamName"] for stream in found["logStreams"]}
+
+
 def test_update_lambdas_then_the_same_checks_pass_on_the_new_code(gateway, aws, aws_env):
     gateway, base_url = gateway
+    before = log_streams(aws)
     run_script("update_lambdas.sh", env=aws_env)
-    current = aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["CodeSha256"]
     run_smoke_checks(base_url)
-    (runner,) = gateway.runners.values()
-    assert runner.code_sha256 == current
+    # A new container, started for the new code, served the checks.
+    last_request = gateway.invocations[-1]["requestContext"]["requestId"]
+    events = aws("logs").filter_log_events(logGroupName=f"/aws/lambda/{FUNCTION}")["events"]
+    (served_by,) = {e["logStreamName"] for e in events if last_request in e["message"]}
+    assert served_by in log_streams(aws) - before
 
 
 def test_create_api_gateway_again_updates_the_same_api_and_repairs_it(
@@ -524,8 +533,7 @@ def test_an_invalid_spec_leaves_the_deployed_api_untouched(deployed, aws, aws_en
 def test_teardown_removes_everything_but_the_table_and_the_certificate(
     deployed, custom_domain, aws, aws_env
 ):
-    # Lambda creates the function's log group on its first run; the emulator never runs it.
-    aws("logs").create_log_group(logGroupName=f"/aws/lambda/{FUNCTION}")
+    assert log_streams(aws)  # Lambda made the log group when the function first ran
     result = run_script("delete_all.sh", env=aws_env)
     assert f"removed log group /aws/lambda/{FUNCTION}" in result.stderr
     assert rest_apis(aws) == []
@@ -547,6 +555,21 @@ def test_teardown_removes_everything_but_the_table_and_the_certificate(
     assert summary["DomainName"] == DOMAIN
     # ACM renews the kept certificate through its validation record: that stays too.
     assert [kind for name, kind in zone if name.endswith(DOMAIN)] == ["CNAME"]
+
+
+def test_the_local_gateway_serves_a_redeployment_without_a_restart(deployed, gateway, aws_env):
+    """The gateway started for the first deployment: after the teardown above it names the
+    cause as problem+json, and after the scripts deploy again (a new REST API) it serves."""
+    gateway, base_url = gateway
+    response = requests.get(f"{base_url}/watch/CAL5185B", auth=(HTTP_USER, HTTP_PASS), timeout=60)
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"].startswith(f"no REST API is named {FUNCTION}")
+
+    run_script("create_lambdas.sh", env=aws_env)
+    url = run_script("create_api_gateway.sh", env=aws_env).stdout.strip()
+    assert urlsplit(url).hostname.split(".")[0] != deployed.api_id
+    run_smoke_checks(base_url)
 
 
 def test_teardown_with_delete_certificate_removes_it_and_its_validation_record(

@@ -1,39 +1,45 @@
-"""A local API Gateway for a REST API deployed on the emulator, which cannot run it.
+"""A local API Gateway for a REST API deployed on the emulator, which has no gateway of its own.
 
-    tools/local_gateway.sh [--port 8080] [--endpoint URL | --api-id ID --stage STAGE]
+    tools/local_gateway.sh [--port 8080] [--api-name NAME] [--stage STAGE]
 
-It serves the stages of the REST API on http://127.0.0.1:PORT/<stage>/... and prints the
-local base URL (the endpoint file's stage URL with the AWS host replaced), so the smoke test
-and the README's curl examples run against it as written. When a custom domain maps a base
-path to a stage of the API (create_custom_domain.sh: info/v2), it serves that too, as
-http://127.0.0.1:PORT/info/v2/..., and says so. What `sam local start-api` does, without
-Docker. Each request is handled the way the API's current configuration on the emulator says:
+It serves the stages of the REST API named NAME (the scripts' `watch-info-<stage>` by
+default) on http://127.0.0.1:PORT/<stage>/... and prints the local base URL of STAGE, so the
+smoke test and the README's curl examples run against it as written. When a custom domain
+maps a base path to a stage of the API (create_custom_domain.sh: info/v2), it serves that
+too, as http://127.0.0.1:PORT/info/v2/..., and says so. What `sam local start-api` does,
+without Docker. Each request is handled the way the emulator's configuration says at that
+moment, so a teardown and a redeploy (a new API id) need no restart:
 
+- the API is looked up by its name; while there is none, the answer is 503 problem+json
+  naming the cause (nothing deployed), as is any failure of the gateway itself (500) or of
+  the emulator (503): never an HTML page;
 - the path must start with a custom domain's mapping key (API Gateway V2's API mappings to
   this API) or else with a deployed stage; the rest must match a resource (a `{name}` part
   takes exactly one segment) that has the request's method; else the gateway answers itself
   (MISSING_AUTHENTICATION_TOKEN: 403 {"message": "Missing Authentication Token"}), and the
   function is never called;
-- the method's integration must be AWS_PROXY with a Lambda invocation URI, and the
-  function's policy must let apigateway.amazonaws.com invoke it from this API (source ARN
-  arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH); else API_CONFIGURATION_ERROR
-  (500 {"message": "Internal server error"});
+- the method's integration must be AWS_PROXY with a Lambda invocation URI, which may name a
+  qualifier (`...:function:NAME:ALIAS/invocations`), and the resource policy of what it names
+  (the alias's own when it names one, as on AWS) must let apigateway.amazonaws.com invoke it
+  from this API (source ARN arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH); else
+  API_CONFIGURATION_ERROR (500 {"message": "Internal server error"});
 - the Lambda proxy event is the captured sample event (sample_proxy_event.json) with this
   request's fields: `path` keeps the client's percent-encoding, `pathParameters` and the
   query string parameters are decoded. As on AWS, `path` and `requestContext.path` depend on
   how the request came: through the stage URL `/watch/X` and `/dev/watch/X`, through a
   custom domain `/info/v2/watch/X` for both (with the domain as Host and domainName);
   `resource` is `/watch/{sku}` either way;
-- the function runs out of the package the emulator holds (lambda_runtime.LambdaRunner:
-  unzipped, in a clean interpreter; restarted when the code or configuration changes); its
-  proxy response becomes the HTTP response, with the headers API Gateway remaps or drops
-  treated so (WWW-Authenticate arrives as x-amzn-Remapped-WWW-Authenticate); a function
-  error or a malformed response is a 502;
+- the function runs through the emulator's Lambda Invoke (tools/lambda_invoke.py), which
+  runs the version the URI names (an alias's by its routing weights) and writes its logs
+  and metrics; its proxy response becomes the HTTP response, with the headers API Gateway
+  remaps or drops treated so (WWW-Authenticate arrives as x-amzn-Remapped-WWW-Authenticate);
+  a function error or a malformed response is a 502;
 - the gateway's own answers follow the API's gateway responses (get-gateway-responses):
   the one of the answer's type, else DEFAULT_4XX/DEFAULT_5XX, else AWS's default.
 
-Known difference: moto keeps no snapshot per deployment, so the API's current resources
-are routed once the stage points at an existing deployment.
+Known differences: moto keeps no snapshot per deployment, so the API's current resources
+are routed once the stage points at an existing deployment; an integration has no 29 s
+limit (a cold start on a busy machine may take longer).
 """
 
 import argparse
@@ -42,6 +48,7 @@ import copy
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -50,8 +57,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
-from botocore.exceptions import EndpointConnectionError
-from lambda_runtime import RUNTIME_PYTHON, LambdaError, LambdaRunner
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -61,7 +68,7 @@ SAMPLE_EVENT = json.loads(
 INTEGRATION_URI = re.compile(
     r"^arn:[\w-]+:apigateway:[\w-]+:lambda:path/2015-03-31/functions/"
     r"(?P<function>arn:(?P<partition>[\w-]+):lambda:(?P<region>[\w-]+):(?P<account>\d+)"
-    r":function:[^/]+)"
+    r":function:(?P<name>[^/:]+)(?::(?P<qualifier>[^/:]+))?)"
     r"/invocations$"
 )
 # Response headers of a Lambda proxy integration that API Gateway renames with this prefix,
@@ -78,6 +85,8 @@ DROPPED_HEADERS = set(
     "expect host proxy-authenticate te trailer transfer-encoding upgrade via".split()
 )
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# An invocation is never sent twice (it is not idempotent), and may wait for a cold start.
+INVOKE_CONFIG = Config(retries={"total_max_attempts": 1}, read_timeout=900)
 # The gateway's own answers: response type -> (status, message, x-amzn-ErrorType).
 GATEWAY_ANSWERS = {
     "MISSING_AUTHENTICATION_TOKEN": (
@@ -142,10 +151,25 @@ class Route:
         return sum(not part.startswith("{") for part in self.parts)
 
 
+class NotDeployed(Exception):
+    """No REST API of the name the gateway serves, or more than one."""
+
+
+def rest_api_id(aws, name):
+    """The id of the one REST API named NAME; NotDeployed when there is none or several."""
+    apis = aws("apigateway").get_rest_apis(limit=500)["items"]
+    ids = [api["id"] for api in apis if api["name"] == name]
+    if len(ids) != 1:
+        found = f"{len(ids)} REST APIs are named {name}" if ids else f"no REST API is named {name}"
+        raise NotDeployed(f"{found} on the emulator; create_api_gateway.sh deploys one")
+    return ids[0]
+
+
 class RestApi:
     """What the emulator holds for one REST API, read at once."""
 
     def __init__(self, aws, api_id):
+        self.id = api_id
         apigateway = aws("apigateway")
         deployments = {item["id"] for item in apigateway.get_deployments(restApiId=api_id)["items"]}
         self.stages = {
@@ -199,21 +223,17 @@ class RestApi:
 
 
 class LocalGateway:
-    """Serves HTTP requests for the REST API API_ID as deployed (on the emulator).
+    """Serves HTTP requests for the REST API named API_NAME as deployed (on the emulator).
 
-    aws(service) returns a boto3 client; function_env is what the function needs besides
-    its own environment (lambda_runtime.emulator_env). Close it, or use it as a context
-    manager: it owns one worker interpreter per function it invoked.
+    aws(service, config=None) returns a boto3 client. Close it, or use it as a context
+    manager, to stop serving.
     """
 
-    def __init__(self, aws, api_id, function_env, runtime_python=RUNTIME_PYTHON):
+    def __init__(self, aws, api_name):
         self.aws = aws
-        self.api_id = api_id
-        self.function_env = function_env
-        self.runtime_python = runtime_python
+        self.api_name = api_name
         self.region = aws("apigateway").meta.region_name
-        self.domain = f"{api_id}.execute-api.{self.region}.amazonaws.com"
-        self.runners = {}
+        self.lambda_client = aws("lambda", INVOKE_CONFIG)
         self.invocations = []  # the events the functions received, in order
         self.server = None
 
@@ -227,27 +247,36 @@ class LocalGateway:
         if self.server:
             self.server.shutdown()
             self.server.server_close()
-        for runner in self.runners.values():
-            runner.close()
-        self.runners.clear()
 
     def serve(self, port=0):
-        """Starts serving on 127.0.0.1:PORT in a thread; returns the local base URL."""
-        self.server = make_server("127.0.0.1", port, self.wsgi_app)
+        """Starts serving on 127.0.0.1:PORT in a thread; returns the local base URL. A port
+        in use raises OSError (werkzeug alone would print its message and exit)."""
+        with socket.create_server(("127.0.0.1", port)) as listening:
+            self.server = make_server("127.0.0.1", port, self.wsgi_app, fd=listening.fileno())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self.server.server_port}"
+        return f"http://127.0.0.1:{self.server.port}"
 
     @Request.application
     def wsgi_app(self, request):
         raw_path = request.environ.get("REQUEST_URI") or request.full_path
-        status, headers, body = self.request(
-            request.method, raw_path, request.headers, request.get_data(), request.remote_addr
-        )
+        try:
+            status, headers, body = self.request(
+                request.method, raw_path, request.headers, request.get_data(), request.remote_addr
+            )
+        except NotDeployed as error:
+            status, headers, body = problem(503, "Service Unavailable", str(error))
+        except EndpointConnectionError:
+            url = self.aws("apigateway").meta.endpoint_url
+            status, headers, body = problem(503, "Service Unavailable", f"no AWS emulator at {url}")
+        except Exception as error:  # a fault of the gateway's own: said in one line, not HTML
+            detail = f"the local gateway failed: {type(error).__name__}: {error}"
+            print(f"local gateway: {detail}", file=sys.stderr)
+            status, headers, body = problem(500, "Internal Server Error", detail)
         return Response(body, status=status, headers=list(headers.items()))
 
     def request(self, method, raw_path, headers, body, source_ip="127.0.0.1"):
         """(status, headers, body bytes) for an HTTP request to https://DOMAIN + RAW_PATH."""
-        api = RestApi(self.aws, self.api_id)
+        api = RestApi(self.aws, rest_api_id(self.aws, self.api_name))
         url = urlsplit(raw_path)
         segments = url.path.split("/")[1:]
         entry = api.entry(segments)
@@ -266,12 +295,12 @@ class LocalGateway:
         if not uri or integration.get("type", "").upper() != "AWS_PROXY":
             return self.gateway_answer(api, "API_CONFIGURATION_ERROR", headers)
         source_arn = (
-            f"arn:{uri['partition']}:execute-api:{self.region}:{uri['account']}:{self.api_id}/"
+            f"arn:{uri['partition']}:execute-api:{self.region}:{uri['account']}:{api.id}/"
             f"{stage['stageName']}/{method}{resource_path}"
         )
-        if not self.may_invoke(uri["function"], source_arn):
+        if not self.may_invoke(uri["name"], uri["qualifier"], source_arn):
             return self.gateway_answer(api, "API_CONFIGURATION_ERROR", headers)
-        event = self.event(method, url, resource_path, route, parameters, stage, headers, body)
+        event = self.event(api, method, url, resource_path, route, parameters, stage, headers, body)
         if domain:
             event = custom_domain_event(event, domain, "/" + "/".join(prefix))
         event["requestContext"].update(accountId=uri["account"], requestId=str(uuid.uuid4()))
@@ -280,11 +309,19 @@ class LocalGateway:
         )
         self.invocations.append(event)
         try:
-            response = self.runner(uri["function"]).invoke(event)
-        except LambdaError as error:
-            print(f"local gateway: the function failed: {error}", file=sys.stderr)
+            answer = self.lambda_client.invoke(
+                FunctionName=uri["function"], Payload=json.dumps(event).encode()
+            )
+        except ClientError as error:  # e.g. the function or its alias is gone
+            print(f"local gateway: cannot invoke {uri['function']}: {error}", file=sys.stderr)
+            return self.gateway_answer(api, "API_CONFIGURATION_ERROR", headers)
+        payload = answer["Payload"].read().decode("utf-8", "replace")
+        if answer.get("FunctionError"):
+            print(f"local gateway: the function failed: {payload}", file=sys.stderr)
             return self.gateway_answer(api, "DEFAULT_5XX", headers)
-        return proxy_response(response) or self.gateway_answer(api, "DEFAULT_5XX", headers)
+        return proxy_response(json.loads(payload)) or self.gateway_answer(
+            api, "DEFAULT_5XX", headers
+        )
 
     def gateway_answer(self, api, response_type, request_headers):
         """The gateway's own answer: the API's gateway response of this type, else its
@@ -317,14 +354,19 @@ class LocalGateway:
         )
         return status, headers, body.encode("utf-8")
 
-    def may_invoke(self, function_arn, source_arn):
-        """Whether the function's resource policy lets API Gateway invoke it for this request."""
-        lambda_client = self.aws("lambda")
+    def may_invoke(self, function_name, qualifier, source_arn):
+        """Whether the resource policy of the function, or of the alias or version QUALIFIER
+        when there is one, lets API Gateway invoke it for this request."""
         try:
-            policy = lambda_client.get_policy(FunctionName=function_arn)["Policy"]
-        except lambda_client.exceptions.ResourceNotFoundException:
+            if qualifier:
+                policy = self.lambda_client.get_policy(
+                    FunctionName=function_name, Qualifier=qualifier
+                )
+            else:
+                policy = self.lambda_client.get_policy(FunctionName=function_name)
+        except self.lambda_client.exceptions.ResourceNotFoundException:
             return False
-        for statement in json.loads(policy)["Statement"]:
+        for statement in json.loads(policy["Policy"])["Statement"]:
             principal = statement.get("Principal", {})
             service = principal.get("Service") if isinstance(principal, dict) else principal
             allowed = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
@@ -340,23 +382,12 @@ class LocalGateway:
                 return True
         return False
 
-    def runner(self, function_arn):
-        """The function's runner; a new one when its code or configuration changed."""
-        configuration = self.aws("lambda").get_function_configuration(FunctionName=function_arn)
-        runner = self.runners.get(function_arn)
-        if runner and revision(runner.configuration) != revision(configuration):
-            runner.close()
-            runner = None
-        if runner is None:
-            runner = LambdaRunner(self.aws, function_arn, self.function_env, self.runtime_python)
-            self.runners[function_arn] = runner
-        return runner
-
-    def event(self, method, url, resource_path, route, parameters, stage, headers, body):
+    def event(self, api, method, url, resource_path, route, parameters, stage, headers, body):
         """The REST API (v1) Lambda proxy event API Gateway sends for this request."""
+        domain = f"{api.id}.execute-api.{self.region}.amazonaws.com"
         headers = {
             **{name: value for name, value in headers.items() if name.lower() != "host"},
-            "Host": self.domain,
+            "Host": domain,
             "X-Amzn-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
             "X-Forwarded-Proto": "https",
             "X-Forwarded-Port": "443",
@@ -386,9 +417,9 @@ class LocalGateway:
                 "requestTimeEpoch": int(now * 1000),
                 "path": f"/{stage['stageName']}{resource_path}",
                 "stage": stage["stageName"],
-                "domainName": self.domain,
-                "domainPrefix": self.api_id,
-                "apiId": self.api_id,
+                "domainName": domain,
+                "domainPrefix": api.id,
+                "apiId": api.id,
             },
         )
 
@@ -412,9 +443,10 @@ def custom_domain_event(event, domain, base_path):
     return proxy_event(**unchanged, **changed)
 
 
-def revision(configuration):
-    """What identifies a function's code and settings (moto has no RevisionId)."""
-    return [configuration.get(key) for key in ("CodeSha256", "LastModified", "Environment")]
+def problem(status, title, detail):
+    """The gateway's answer of its own (not one of the API's), as problem+json."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
 
 
 def proxy_response(response):
@@ -443,63 +475,37 @@ def parse_args(argv):
         description="Serve a REST API deployed on the AWS emulator on a loopback port."
     )
     parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
-    parser.add_argument(
-        "--endpoint",
-        help="the URL create_api_gateway.sh printed (default: the one in "
-        "$BUILD_DIR/endpoint-$STAGE.txt)",
-    )
-    parser.add_argument("--api-id", help="the REST API, instead of --endpoint")
-    parser.add_argument("--stage", default=os.environ.get("STAGE", "dev"), help="with --api-id")
+    parser.add_argument("--api-name", required=True, help="the REST API's name")
+    parser.add_argument("--stage", default="dev", help="the stage whose URL to print")
     return parser.parse_args(argv)
-
-
-def public_url(args):
-    """The deployed base URL: from --api-id and --stage, --endpoint, or the endpoint file."""
-    if args.api_id:
-        return f"https://{args.api_id}.execute-api.amazonaws.com/{args.stage}"
-    if args.endpoint:
-        return args.endpoint
-    build = Path(os.environ.get("BUILD_DIR", Path(__file__).resolve().parent.parent / "build"))
-    endpoint_file = build / f"endpoint-{args.stage}.txt"
-    if not endpoint_file.is_file():
-        sys.exit(
-            f"local_gateway.py: error: {endpoint_file} not found. Run "
-            "info-v2/create_api_gateway.sh first, or give --endpoint or --api-id."
-        )
-    return endpoint_file.read_text(encoding="utf-8").strip()
 
 
 def main(argv=None):
     args = parse_args(argv)
-    url = urlsplit(public_url(args))
     if not os.environ.get("AWS_ENDPOINT_URL"):
         sys.exit("local_gateway.py: error: set AWS_ENDPOINT_URL to the emulator holding the API")
     session = boto3.session.Session()
 
-    def aws(service):
-        return session.client(service)
+    def aws(service, config=None):
+        return session.client(service, config=config)
 
-    api_id = url.hostname.split(".")[0]
     try:
-        aws("apigateway").get_rest_api(restApiId=api_id)
-    except aws("apigateway").exceptions.NotFoundException:
-        sys.exit(f"local_gateway.py: error: the emulator holds no REST API {api_id}")
+        api = RestApi(aws, rest_api_id(aws, args.api_name))
+        found = f"REST API {args.api_name} ({api.id})"
+    except NotDeployed as error:
+        api, found = None, f"{error}; answering 503 until then"
     except EndpointConnectionError:
         sys.exit(f"local_gateway.py: error: nothing answers at {os.environ['AWS_ENDPOINT_URL']}")
-    function_env = {
-        name: value
-        for name, value in os.environ.items()
-        if name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-    }
-    with LocalGateway(aws, api_id, function_env) as gateway:
+    with LocalGateway(aws, args.api_name) as gateway:
         try:
             local = gateway.serve(args.port)
         except OSError as error:
-            sys.exit(f"local_gateway.py: error: port {args.port}: {error.strerror}; see --port")
-        print(f"==> REST API {api_id} on {local}; Ctrl-C stops it", file=sys.stderr)
-        for key, _, domain in RestApi(aws, api_id).mappings:
+            reason = os.strerror(error.errno)
+            sys.exit(f"local_gateway.py: error: port {args.port}: {reason}; see --port")
+        print(f"==> {found}; on {local}; Ctrl-C stops it", file=sys.stderr)
+        for key, _, domain in api.mappings if api else []:
             print(f"==> custom domain {domain}: {local}/{'/'.join(key)}", file=sys.stderr)
-        print(local + url.path, flush=True)
+        print(f"{local}/{args.stage}", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
