@@ -35,6 +35,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import socket
 import sys
@@ -562,7 +563,8 @@ def main():
     try:
         server, url = start(args.port)
     except OSError as error:
-        sys.exit(f"aws_emulator.py: error: port {args.port}: {error.strerror}; see --port")
+        reason = os.strerror(error.errno)
+        sys.exit(f"aws_emulator.py: error: port {args.port}: {reason}; see --port")
     variables = {"AWS_ENDPOINT_URL": url, **DUMMY_ENVIRONMENT}
     print("AWS emulator running; use it from another terminal with:")
     print("export " + " ".join(f"{name}={value}" for name, value in variables.items()))
