@@ -78,6 +78,18 @@ def import_and_deploy(aws, function_arn):
     return api_id
 
 
+def allow_the_api(aws, api_id, statement_id, **qualifier):
+    """Lets API Gateway invoke the function (or its alias: Qualifier=NAME) for GETs of API_ID."""
+    aws("lambda").add_permission(
+        FunctionName=FUNCTION,
+        StatementId=statement_id,
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/*/GET/*",
+        **qualifier,
+    )
+
+
 @pytest.fixture(scope="module")
 def api(aws):
     """A REST API whose GET routes call the probe function; returns its id."""
@@ -92,13 +104,7 @@ def api(aws):
         Environment={"Variables": {"VERSION": "1"}},
     )["FunctionArn"]
     api_id = import_and_deploy(aws, function_arn)
-    aws("lambda").add_permission(
-        FunctionName=FUNCTION,
-        StatementId="gateway",
-        Action="lambda:InvokeFunction",
-        Principal="apigateway.amazonaws.com",
-        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/*/GET/*",
-    )
+    allow_the_api(aws, api_id, "gateway")
     return api_id
 
 
@@ -262,14 +268,7 @@ def alias_with_weights(api, aws):
         FunctionVersion="1",
         RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}},
     )
-    lambda_client.add_permission(
-        FunctionName=FUNCTION,
-        Qualifier="live",
-        StatementId="gateway-live",
-        Action="lambda:InvokeFunction",
-        Principal="apigateway.amazonaws.com",
-        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api}/*/GET/*",
-    )
+    allow_the_api(aws, api, "gateway-live", Qualifier="live")
     return "live"
 
 
@@ -289,13 +288,7 @@ def test_an_integration_on_an_alias_needs_the_aliass_own_permission(
     """The function's own policy allowing the API is not enough for an integration that
     names the alias: AWS reads the alias's policy."""
     gateway, url = gateway
-    aws("lambda").add_permission(
-        FunctionName=FUNCTION,
-        StatementId="gateway-function",
-        Action="lambda:InvokeFunction",
-        Principal="apigateway.amazonaws.com",
-        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api}/*/GET/*",
-    )
+    allow_the_api(aws, api, "gateway-function")
     aws("lambda").remove_permission(
         FunctionName=FUNCTION, Qualifier=alias_with_weights, StatementId="gateway-live"
     )
@@ -318,13 +311,7 @@ def test_while_no_api_is_deployed_the_answer_is_problem_json_naming_the_cause(ga
     function_arn = aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
     new_api = import_and_deploy(aws, function_arn)
     assert new_api != api
-    aws("lambda").add_permission(
-        FunctionName=FUNCTION,
-        StatementId="gateway-again",
-        Action="lambda:InvokeFunction",
-        Principal="apigateway.amazonaws.com",
-        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{new_api}/*/GET/*",
-    )
+    allow_the_api(aws, new_api, "gateway-again")
     response = requests.get(f"{url}/probe/x", timeout=60)
     assert response.json()["path"] == "/probe/x"
     assert gateway.invocations[-1]["requestContext"]["apiId"] == new_api

@@ -20,7 +20,8 @@ is replaced when that version's code or configuration changes (only $LATEST's ca
 closed when the function or the version is deleted and when the emulator is reset or stops.
 
 Where it differs from Lambda: one container per version, so concurrent calls of a version
-take turns instead of starting more; a function that does not answer is stopped after its
+take turns instead of starting more (a function that invokes its own version waits for
+ever); a function that does not answer is stopped after its
 timeout plus lambda_runtime.GRACE_SECONDS (the machine may be slow), not at its timeout;
 memory is not limited; each line the function writes is an event of its own.
 """
@@ -88,7 +89,7 @@ class Outcome:
     duration_ms: float
 
 
-def error_outcome(error, request_id, log_lines, duration_ms=0.0):
+def error_outcome(error, request_id, log_lines):
     """The Outcome of a LambdaError: the handler's (or its import's) exception, or the
     interpreter's end."""
     if isinstance(error, HandlerError):
@@ -97,7 +98,7 @@ def error_outcome(error, request_id, log_lines, duration_ms=0.0):
         error_type = "Runtime.ExitError"
         message = f"RequestId: {request_id} Error: {str(error).splitlines()[0]}"
     payload = {"errorMessage": message, "errorType": error_type}
-    return Outcome(payload, error_type, log_lines, duration_ms)
+    return Outcome(payload, error_type, log_lines, duration_ms=0.0)
 
 
 class LogStream:

@@ -276,7 +276,12 @@ class LocalGateway:
 
     def request(self, method, raw_path, headers, body, source_ip="127.0.0.1"):
         """(status, headers, body bytes) for an HTTP request to https://DOMAIN + RAW_PATH."""
-        api = RestApi(self.aws, rest_api_id(self.aws, self.api_name))
+        try:
+            api = RestApi(self.aws, rest_api_id(self.aws, self.api_name))
+        except ClientError as error:  # deleted while it was read
+            if error.response["Error"]["Code"] != "NotFoundException":
+                raise
+            raise NotDeployed(f"REST API {self.api_name} is being deleted") from None
         url = urlsplit(raw_path)
         segments = url.path.split("/")[1:]
         entry = api.entry(segments)
