@@ -1,10 +1,11 @@
 """The offline AWS itself (tools/aws_emulator.sh and .py), where it must behave as AWS does.
 
 Its command: a port in use ends it at once with one line; Ctrl-C ends the functions'
-containers with it. DynamoDB's protection of data, through the AWS CLI as the scripts use
-it: deletion protection refuses DeleteTable, point-in-time recovery turns on, and an
-on-demand backup restores every item, the key schema and the billing mode, also after the
-table is gone.
+containers with it. An API Gateway stage: its dates, and its settings kept through a new
+deployment. DynamoDB's protection of data, through the AWS CLI as the scripts use it:
+deletion protection refuses DeleteTable, point-in-time recovery turns on, and an on-demand
+backup restores every item, the key schema and the billing mode, also after the table is
+gone.
 """
 
 import json
@@ -69,6 +70,42 @@ def test_ctrl_c_ends_the_emulator_and_its_functions_containers(aws_env):
         if emulator.poll() is None:
             emulator.kill()
             emulator.wait()
+
+
+def test_a_stage_has_dates_and_keeps_its_settings_through_a_new_deployment(aws):
+    apigateway = aws("apigateway")
+    document = {
+        "openapi": "3.0.1",
+        "info": {"title": "stage-probe", "version": "1", "description": "stage probe"},
+        "paths": {
+            "/x": {
+                "get": {
+                    "responses": {"200": {"description": "ok"}},
+                    "x-amazon-apigateway-integration": {
+                        "type": "aws_proxy",
+                        "httpMethod": "POST",
+                        "uri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                        "arn:aws:lambda:us-east-1:123456789012:function:none/invocations",
+                    },
+                }
+            }
+        },
+    }
+    api_id = apigateway.import_rest_api(body=json.dumps(document))["id"]
+    first = apigateway.create_deployment(restApiId=api_id, stageName="dev")["id"]
+    throttling = "/*/*/throttling/rateLimit"
+    apigateway.update_stage(
+        restApiId=api_id,
+        stageName="dev",
+        patchOperations=[{"op": "replace", "path": throttling, "value": "7"}],
+    )
+    updated = apigateway.get_stage(restApiId=api_id, stageName="dev")
+    assert updated["createdDate"] <= updated["lastUpdatedDate"]
+    second = apigateway.create_deployment(restApiId=api_id, stageName="dev")["id"]
+    stage = apigateway.get_stage(restApiId=api_id, stageName="dev")
+    assert (first != second) and stage["deploymentId"] == second
+    assert stage["methodSettings"]["*/*"]["throttlingRateLimit"] == 7
+    assert stage["createdDate"] == updated["createdDate"]
 
 
 def dynamodb_cli(aws_env, *args, check=True):

@@ -133,6 +133,7 @@ def test_status_shows_the_deployment_on_one_screen(deployed, aws, aws_env):
     assert rows["table"].startswith("project1: ACTIVE, about ")
     assert rows["REST API"] == f"{api['id']} ({FUNCTION})"
     assert rows["stage"].startswith("dev: deployment ")
+    assert "None" not in result.stdout
     assert rows["public URL"] == deployed
     assert rows["custom domain"] == "none"
     assert result.stderr == ""

@@ -17,7 +17,8 @@ project's Lambda runtime runner runs each version, with Lambda's logs and metric
 run_functions_on_invoke and tools/lambda_invoke.py), and releases as AWS makes them:
 a publish that changes nothing publishes nothing, aliases and versions have policies of
 their own, metric statistics count exactly the dimensions asked, a restored table keeps
-its billing mode. tools/local_gateway.py serves a deployed REST API through that Invoke.
+its billing mode, a stage has dates and keeps its settings through a new deployment.
+tools/local_gateway.py serves a deployed REST API through that Invoke.
 
 moto is more lenient than AWS. `faults` (off by default) adds, on request, faults AWS has:
 - role propagation: for some seconds after CreateRole, Lambda's CreateFunction refuses the
@@ -266,6 +267,47 @@ def restored_tables_keep_their_billing_mode():
         self.billing_mode = backup.table.billing_mode
 
     RestoredTable.__init__ = restore_with_billing_mode
+
+
+def stages_as_on_aws():
+    """An API Gateway stage has a createdDate and a lastUpdatedDate, as on AWS (moto gives
+    neither: status.sh printed "updated None"), and a new deployment to an existing stage
+    moves that stage to it, keeping its settings; moto makes the stage anew, dropping its
+    throttling until the next update-stage."""
+    from moto.apigateway.models import RestAPI, Stage
+
+    stage_init = Stage.__init__
+    stage_to_json = Stage.to_json
+    apply_operations = Stage.apply_operations
+    create_deployment = RestAPI.create_deployment
+
+    def dated_stage_init(self, *args, **kwargs):
+        stage_init(self, *args, **kwargs)
+        self.created_date = self.last_updated_date = int(time.time())
+
+    def dated_to_json(self):
+        dates = {"createdDate": self.created_date, "lastUpdatedDate": self.last_updated_date}
+        return {**stage_to_json(self), **dates}
+
+    def dated_apply_operations(self, patch_operations):
+        apply_operations(self, patch_operations)
+        self.last_updated_date = int(time.time())
+        return self
+
+    def deploy_to_the_existing_stage(self, name, description, stage_variables=None):
+        stage = self.stages.get(name)
+        deployment = create_deployment(self, name, description, stage_variables)
+        if stage is not None:
+            stage.deployment_id = deployment.id
+            stage.variables.update(stage_variables or {})
+            stage.last_updated_date = int(time.time())
+            self.stages[name] = stage
+        return deployment
+
+    Stage.__init__ = dated_stage_init
+    Stage.to_json = dated_to_json
+    Stage.apply_operations = dated_apply_operations
+    RestAPI.create_deployment = deploy_to_the_existing_stage
 
 
 def custom_domains_as_on_aws():
@@ -530,6 +572,7 @@ def start(port=0):
     permissions_of_aliases_and_versions()
     metric_statistics_of_exactly_the_dimensions_asked()
     restored_tables_keep_their_billing_mode()
+    stages_as_on_aws()
     server = EmulatorServer(listening)
     server.start()
     return server, url
