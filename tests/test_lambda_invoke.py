@@ -277,10 +277,19 @@ def test_the_logs_have_a_stream_per_container_with_lambdas_lines(probe, aws):
     assert all("Init Duration" not in report for report in reports[1:])
 
 
-def test_an_unchanged_function_publishes_no_new_version(probe, aws):
+def test_an_unchanged_function_publishes_no_new_version(aws):
+    """Also when it was changed before its first version (moto published one every time)."""
+    name = "publish-probe"
     lambda_client = aws("lambda")
-    published = lambda_client.publish_version(FunctionName=probe)["Version"]
-    assert lambda_client.publish_version(FunctionName=probe)["Version"] == published
+    create_function(aws, name, "A", {"VARIABLE": "one"})
+    lambda_client.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"VARIABLE": "two"}}
+    )
+    assert lambda_client.publish_version(FunctionName=name)["Version"] == "1"
+    assert lambda_client.publish_version(FunctionName=name)["Version"] == "1"
+    lambda_client.update_function_configuration(FunctionName=name, Timeout=10)
+    assert lambda_client.publish_version(FunctionName=name)["Version"] == "2"
+    assert lambda_client.publish_version(FunctionName=name)["Version"] == "2"
 
 
 def test_an_alias_has_a_policy_of_its_own(probe, aws):
