@@ -313,6 +313,28 @@ def test_an_alias_has_a_policy_of_its_own(probe, aws):
         lambda_client.get_policy(FunctionName=probe, Qualifier="live")
 
 
+def test_an_event_invocation_runs_later_and_a_dry_run_not_at_all(probe, aws):
+    lambda_client = aws("lambda")
+    group = f"/aws/lambda/{probe}"
+
+    def logged(marker):
+        events = aws("logs").filter_log_events(logGroupName=group)["events"]
+        return any(marker in event["message"] for event in events)
+
+    dry_run = lambda_client.invoke(
+        FunctionName=probe, InvocationType="DryRun", Payload=b'{"dry": "run"}'
+    )
+    answer = lambda_client.invoke(
+        FunctionName=probe, InvocationType="Event", Payload=b'{"later": "event"}'
+    )
+    assert (dry_run["StatusCode"], answer["StatusCode"]) == (204, 202)
+    deadline = time.monotonic() + 120
+    while not logged('{"later": "event"}') and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert logged('{"later": "event"}')
+    assert not logged('{"dry": "run"}')
+
+
 def test_a_payload_that_is_not_json_is_refused_in_one_line(probe, aws_env, tmp_path):
     result = subprocess.run(
         ["aws", "lambda", "invoke", "--function-name", probe, "--payload", "{not json"]

@@ -496,9 +496,9 @@ def main(argv=None):
 
     try:
         api = RestApi(aws, rest_api_id(aws, args.api_name))
-        found = f"REST API {args.api_name} ({api.id})"
+        serving = f"REST API {args.api_name} ({api.id})"
     except NotDeployed as error:
-        api, found = None, f"{error}; answering 503 until then"
+        api, serving = None, f"503 problem+json for now: {error}"
     except EndpointConnectionError:
         sys.exit(f"local_gateway.py: error: nothing answers at {os.environ['AWS_ENDPOINT_URL']}")
     with LocalGateway(aws, args.api_name) as gateway:
@@ -507,7 +507,7 @@ def main(argv=None):
         except OSError as error:
             reason = os.strerror(error.errno)
             sys.exit(f"local_gateway.py: error: port {args.port}: {reason}; see --port")
-        print(f"==> {found}; on {local}; Ctrl-C stops it", file=sys.stderr)
+        print(f"==> {local}: {serving}. Ctrl-C stops it", file=sys.stderr)
         for key, _, domain in api.mappings if api else []:
             print(f"==> custom domain {domain}: {local}/{'/'.join(key)}", file=sys.stderr)
         print(f"{local}/{args.stage}", flush=True)
