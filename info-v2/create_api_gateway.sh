@@ -17,19 +17,23 @@
 # bursts of up to THROTTLE_BURST_LIMIT; beyond that, clients get 429.
 # Run it again after changing the spec: it updates the same API in place (found by its
 # name, which is the function's name, e.g. watch-info-dev) and deploys it again.
-# With SNAP_START=on, the integration and the permission name the function's alias
-# "snapstart" (made by create_lambdas.sh/update_lambdas.sh with SNAP_START=on), so that
-# requests are served from the SnapStart snapshot; with off (the default), the function.
+# The integrations and the permission name the function's alias "live" (made by
+# create_lambdas.sh, moved by update_lambdas.sh and rollback.sh), never the function itself,
+# with SnapStart on or off. An API of the earlier scripts (invoking the function, or its alias
+# "snapstart") moves to it, with a line saying so; the old permission and alias "snapstart"
+# are then removed.
 #
 # Run initialize_dynamodb.sh and create_lambdas.sh first.
 # Options: --spec FILE  import FILE instead of info_openapi_v2.yaml (it must define the same
 #                       operations as the app).
-# Environment: STAGE, SNAP_START, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh),
+# Environment: STAGE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (see common.sh),
 # THROTTLE_RATE_LIMIT (50) and THROTTLE_BURST_LIMIT (100), CORS_ORIGINS (the same value as for
 # create_lambdas.sh: the gateway's own errors then carry CORS headers too).
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/release.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/release.sh"
 handle_help "$@"
 
 THROTTLE_RATE_LIMIT="${THROTTLE_RATE_LIMIT:-50}"
@@ -54,26 +58,12 @@ gateway_document() {
     lib_python gateway_document --spec "$SPEC_FILE" "$@" || exit 1
 }
 
-# function_arn: the ARN of the function of create_lambdas.sh.
-function_arn() {
-    aws_lookup "read Lambda function '$FUNCTION'" lambda get-function --function-name "$FUNCTION" \
-        --query Configuration.FunctionArn --output text && return
-    (($? == 1)) || exit 1
-    die "Lambda function '$FUNCTION' not found in $AWS_REGION. Run create_lambdas.sh first."
-}
-
-# invoked_arn: what API Gateway invokes: the function, or its SnapStart alias.
+# invoked_arn: what API Gateway invokes: the function's alias live.
 invoked_arn() {
-    local arn
-    arn="$(function_arn)" || exit 1
-    if [[ "$SNAP_START" == off ]]; then
-        printf '%s\n' "$arn"
-        return
-    fi
-    aws_lookup "read alias $SNAPSTART_ALIAS of $FUNCTION" lambda get-alias --function-name "$FUNCTION" \
-        --name "$SNAPSTART_ALIAS" --query AliasArn --output text && return
+    aws_lookup "read alias $LIVE_ALIAS of $FUNCTION" lambda get-alias --function-name "$FUNCTION" \
+        --name "$LIVE_ALIAS" --query AliasArn --output text && return
     (($? == 1)) || exit 1
-    die "SNAP_START=on, but function '$FUNCTION' has no alias '$SNAPSTART_ALIAS'. Run update_lambdas.sh with SNAP_START=on first."
+    die "Lambda function '$FUNCTION' or its alias '$LIVE_ALIAS' not found in $AWS_REGION. Run create_lambdas.sh first."
 }
 
 # existing_api_id: the id of the REST API named $FUNCTION, empty when there is none.
@@ -129,37 +119,57 @@ throttle_stage() {
         "op=replace,path=/*/*/throttling/burstLimit,value=$THROTTLE_BURST_LIMIT" >/dev/null
 }
 
-# current_source_arn TARGET_ARN: the SourceArn of our statement for TARGET_ARN in the policy
-# of the function (or of its alias), if any.
+# current_source_arn TARGET_ARN QUALIFIER...: the SourceArn of our statement for TARGET_ARN in
+# the policy of the function, or of its alias with --qualifier ALIAS, if any.
 current_source_arn() {
-    local policy
+    local policy target="$1"
+    shift
     if policy="$(aws_lookup "read the policy of $FUNCTION" lambda get-policy \
-        --function-name "$FUNCTION" "${QUALIFIER[@]}" --query Policy --output text)"; then
-        deploy_helper invoke-source-arn "$INVOKE_STATEMENT_ID" "$1" <<<"$policy"
+        --function-name "$FUNCTION" "$@" --query Policy --output text)"; then
+        deploy_helper invoke-source-arn "$INVOKE_STATEMENT_ID" "$target" <<<"$policy"
     else
         (($? == 1)) || exit 1
     fi
 }
 
-# grant_invoke SOURCE_ARN TARGET_ARN: API Gateway may invoke TARGET_ARN (the function or its
-# alias) for requests to this API only.
+# grant_invoke SOURCE_ARN TARGET_ARN: API Gateway may invoke TARGET_ARN (alias live) for
+# requests to this API only.
 grant_invoke() {
     local source_arn="$1" current
-    current="$(current_source_arn "$2")"
+    current="$(current_source_arn "$2" --qualifier "$LIVE_ALIAS")"
     if [[ "$current" == "$source_arn" ]]; then
-        say "API Gateway may already invoke $FUNCTION from this API"
+        say "API Gateway may already invoke $FUNCTION:$LIVE_ALIAS from this API"
         return
     fi
     if [[ -n "$current" ]]; then
         say "replacing the invoke permission for $current"
         aws_run "remove the old invoke permission" lambda remove-permission \
-            --function-name "$FUNCTION" "${QUALIFIER[@]}" --statement-id "$INVOKE_STATEMENT_ID" >/dev/null
+            --function-name "$FUNCTION" --qualifier "$LIVE_ALIAS" --statement-id "$INVOKE_STATEMENT_ID" >/dev/null
     fi
-    say "allowing API Gateway to invoke $FUNCTION from $source_arn"
-    aws_run "grant API Gateway the right to invoke $FUNCTION" lambda add-permission \
-        --function-name "$FUNCTION" "${QUALIFIER[@]}" --statement-id "$INVOKE_STATEMENT_ID" \
+    say "allowing API Gateway to invoke $FUNCTION:$LIVE_ALIAS from $source_arn"
+    aws_run "grant API Gateway the right to invoke $FUNCTION:$LIVE_ALIAS" lambda add-permission \
+        --function-name "$FUNCTION" --qualifier "$LIVE_ALIAS" --statement-id "$INVOKE_STATEMENT_ID" \
         --action lambda:InvokeFunction --principal apigateway.amazonaws.com \
         --source-arn "$source_arn" >/dev/null
+}
+
+# remove_earlier_targets FUNCTION_ARN: what the earlier scripts let API Gateway invoke, now
+# that the deployed stage invokes alias live: the permission on the function itself, and
+# alias snapstart with its permission. Each removal says so.
+remove_earlier_targets() {
+    if [[ -n "$(current_source_arn "$1")" ]]; then
+        say "moved to alias $LIVE_ALIAS: removing API Gateway's permission to invoke $FUNCTION itself (\$LATEST)"
+        aws_run "remove the invoke permission of $FUNCTION" lambda remove-permission \
+            --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID" >/dev/null
+    fi
+    if aws_lookup "read alias $SNAPSTART_ALIAS of $FUNCTION" lambda get-alias \
+        --function-name "$FUNCTION" --name "$SNAPSTART_ALIAS" >/dev/null; then
+        say "moved to alias $LIVE_ALIAS: removing alias $SNAPSTART_ALIAS of $FUNCTION, which API Gateway invoked before"
+        aws_run "remove alias $SNAPSTART_ALIAS of $FUNCTION" lambda delete-alias \
+            --function-name "$FUNCTION" --name "$SNAPSTART_ALIAS" >/dev/null
+    else
+        (($? == 1)) || exit 1
+    fi
 }
 
 main() {
@@ -170,9 +180,6 @@ main() {
     gateway_document --check
     aws_preflight
     deployment_names
-    # The permission belongs to what API Gateway invokes: with SnapStart, the alias.
-    QUALIFIER=()
-    [[ "$SNAP_START" == off ]] || QUALIFIER=(--qualifier "$SNAPSTART_ALIAS")
     local lambda_arn partition document api_id url
     lambda_arn="$(invoked_arn)"
     partition="$(cut -d: -f2 <<<"$lambda_arn")"
@@ -192,6 +199,7 @@ main() {
         --rest-api-id "$api_id" --stage-name "$STAGE" \
         --description "create_api_gateway.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)" >/dev/null
     throttle_stage "$api_id"
+    remove_earlier_targets "${lambda_arn%:"$LIVE_ALIAS"}"
 
     url="$(stage_url "$api_id")"
     printf '%s\n' "$url" >"$BUILD_DIR/endpoint-$STAGE.txt"

@@ -242,7 +242,9 @@ async def lambda_app(scope, receive, send):
     length = str(len(message.get("body", b""))).encode()
     headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
     path = scope["path"]
-    if not path.startswith(BASE_PATH + "/"):
+    # "/" is the health check: the REST API never routes it, a direct invocation does (the
+    # deploy scripts' release gate, smoke_test.py --invoke).
+    if path != "/" and not path.startswith(BASE_PATH + "/"):
         path = BASE_PATH + path
     scope = {
         **scope,

@@ -8,8 +8,8 @@
 #   AWS_ENDPOINT_URL (unset)    send every AWS call to an emulator instead of AWS
 #   PYTHON           python3    the interpreter for the tools virtualenv (.venv)
 #   BUILD_DIR        build/     packages, rendered documents and the endpoint file
-#   SNAP_START       off        on: Lambda SnapStart (Zappa's snap_start, PublishedVersions); API
-#                               Gateway then invokes the alias "snapstart" instead of the function
+#   SNAP_START       off        on: Lambda SnapStart (PublishedVersions): each published version
+#                               gets a snapshot; API Gateway invokes alias "live" either way
 
 # The names below are used by the scripts that source this file.
 # shellcheck disable=SC2034
@@ -39,8 +39,9 @@ DUMMY_CREDENTIAL="testing"
 # The id of the statement that lets API Gateway invoke the function (create and teardown).
 INVOKE_STATEMENT_ID="api-gateway-invoke"
 SNAP_START="${SNAP_START:-off}"
-# The alias Zappa moves to each version it publishes when SnapStart is on (zappa.core's
-# SNAPSTART_LAMBDA_ALIAS): only invocations of a published version are restored from a snapshot.
+# The alias Zappa makes for its versions when SnapStart is on (zappa.core's
+# SNAPSTART_LAMBDA_ALIAS). Earlier deployments had API Gateway invoke it; releases now go
+# through alias "live" (release.sh), and the scripts remove it.
 SNAPSTART_ALIAS="snapstart"
 
 # warn MESSAGE: one readable error line on stderr, naming the script.

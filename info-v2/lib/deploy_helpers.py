@@ -5,10 +5,11 @@
     deploy_helpers.py zappa-settings STAGE SNAP_START REQUIREMENTS
     deploy_helpers.py execution-policy REGION ACCOUNT TABLE FUNCTION
     deploy_helpers.py finish-package PACKAGE REQUIREMENTS APP_FILE...
-    deploy_helpers.py function-configuration FUNCTION ROLE_ARN CURRENT_VARIABLES_FILE
+    deploy_helpers.py function-configuration FUNCTION ROLE_ARN CURRENT_VARIABLES_FILE SETTINGS STAGE
     deploy_helpers.py import-result < RESPONSE
     deploy_helpers.py invoke-source-arn STATEMENT_ID RESOURCE < POLICY
     deploy_helpers.py log-events SEEN_FILE < FILTER_LOG_EVENTS_RESPONSE
+    deploy_helpers.py server-errors < FILTER_LOG_EVENTS_RESPONSE
     deploy_helpers.py code-sha256 PACKAGE
 
 A failure ends with one line on stderr and a non-zero status. Only the standard library is
@@ -70,15 +71,21 @@ def zappa_setting(stage, key):
 
 
 def zappa_settings(stage, snap_start, requirements):
-    """zappa_settings.json as Zappa gets it: the stage's table as the scripts resolved it
-    (DYNAMODB_TABLE), SNAP_START (on/off) applied (Zappa's snap_start, and with it the app
-    imported during init, Zappa's INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT, so that the snapshot
-    holds it), and, for speed only, Zappa told not to copy what finish-package would drop:
-    the virtualenv's other distributions (Zappa's own command-line dependencies, boto3 ...)."""
+    """zappa_settings.json as Zappa gets it: the function's whole environment, so that the
+    version `zappa deploy` publishes holds it (the stage's table as the scripts resolved it,
+    DYNAMODB_TABLE; HTTP_USER and HTTP_PASS_HASH, see password_hash; CORS_ORIGINS unless it is
+    unset or empty: CORS off); SNAP_START (on/off)
+    applied (Zappa's snap_start, and with it the app imported during init, Zappa's
+    INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT, so that the snapshot holds it), and, for speed only,
+    Zappa told not to copy what finish-package would drop: the virtualenv's other
+    distributions (Zappa's own command-line dependencies, boto3 ...)."""
     settings = json.loads(ZAPPA_SETTINGS.read_text(encoding="utf-8"))
     own = settings[stage]
     variables = {**stage_settings(stage).get("aws_environment_variables", {})}
-    variables["DYNAMODB_TABLE"] = os.environ["DYNAMODB_TABLE"]
+    variables.update({name: os.environ[name] for name in FUNCTION_VARIABLES})
+    if os.environ.get("CORS_ORIGINS", "").strip():
+        variables["CORS_ORIGINS"] = os.environ["CORS_ORIGINS"]
+    variables["HTTP_PASS_HASH"] = password_hash({})
     if snap_start == "on":
         own["snap_start"] = "PublishedVersions"
         variables["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] = "true"
@@ -91,6 +98,18 @@ def zappa_settings(stage, snap_start, requirements):
         {"__pycache__"} | {path.name for path in site_packages.iterdir() if path.name not in wanted}
     )
     print(json.dumps(settings))
+
+
+def password_hash(variables):
+    """HTTP_PASS_HASH: a salted scrypt hash of HTTP_PASS (Werkzeug's generate_password_hash),
+    so that reading the function's configuration does not reveal the password. The one in
+    VARIABLES is kept when it verifies HTTP_PASS: a rerun without a new password changes
+    nothing, and Lambda then publishes no new version."""
+    from werkzeug.security import check_password_hash, generate_password_hash
+
+    password = os.environ["HTTP_PASS"]
+    current = variables.get("HTTP_PASS_HASH", "")
+    return current if check_password_hash(current, password) else generate_password_hash(password)
 
 
 def execution_policy(region, account, table, function):
@@ -215,28 +234,44 @@ def requirement_names(requirements):
     return names
 
 
-def function_configuration(function, role_arn, current_file):
-    """The update-function-configuration request: the role, and the function's current
-    variables with FUNCTION_VARIABLES taken from this environment, CORS_ORIGINS (removed
-    when unset or empty: CORS off), and HTTP_PASS_HASH.
+# What the scripts set on Lambda besides the environment: the stage's settings (zappa_settings
+# key -> update-function-configuration field), as `zappa update` set them.
+CONFIGURATION_SETTINGS = {
+    "runtime": "Runtime",
+    "memory_size": "MemorySize",
+    "timeout_seconds": "Timeout",
+    "lambda_description": "Description",
+}
 
-    HTTP_PASS_HASH is a salted scrypt hash of HTTP_PASS (Werkzeug's generate_password_hash):
-    reading the function's configuration does not reveal the password. A hash that already
-    verifies HTTP_PASS is kept, so a rerun without a new password changes nothing; an
-    HTTP_PASS left by an older deployment is removed.
-    """
-    from werkzeug.security import check_password_hash, generate_password_hash
 
-    variables = json.loads(Path(current_file).read_text(encoding="utf-8")) or {}
-    variables.update({name: os.environ[name] for name in FUNCTION_VARIABLES})
-    variables.pop("CORS_ORIGINS", None)
-    if os.environ.get("CORS_ORIGINS", "").strip():
-        variables["CORS_ORIGINS"] = os.environ["CORS_ORIGINS"]
-    variables.pop("HTTP_PASS", None)
-    password = os.environ["HTTP_PASS"]
-    if not check_password_hash(variables.get("HTTP_PASS_HASH", ""), password):
-        variables["HTTP_PASS_HASH"] = generate_password_hash(password)
-    request = {"FunctionName": function, "Role": role_arn, "Environment": {"Variables": variables}}
+def function_configuration(function, role_arn, current_file, settings_file, stage):
+    """The update-function-configuration request that gives $LATEST the configuration of the
+    next version: the role, Zappa's handler, the stage's settings and SnapStart from the
+    rendered zappa settings SETTINGS_FILE (zappa-settings), and the environment: the
+    function's current variables (one set by hand stays), those of the settings, HTTP_USER,
+    and the current HTTP_PASS_HASH when it still verifies HTTP_PASS (see password_hash). An
+    HTTP_PASS left by an older deployment is removed, and so are
+    INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT when SnapStart is off and CORS_ORIGINS when CORS is."""
+    own = json.loads(Path(settings_file).read_text(encoding="utf-8"))[stage]
+    current = json.loads(Path(current_file).read_text(encoding="utf-8")) or {}
+    variables = {
+        name: value
+        for name, value in current.items()
+        if name not in ("HTTP_PASS", "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT", "CORS_ORIGINS")
+    }
+    variables.update(own["aws_environment_variables"])
+    variables["HTTP_PASS_HASH"] = password_hash(current)
+    settings = {**stage_settings(stage), **own}
+    request = {
+        "FunctionName": function,
+        "Role": role_arn,
+        "Handler": "handler.lambda_handler",
+        **{
+            field: settings[key] for key, field in CONFIGURATION_SETTINGS.items() if key in settings
+        },
+        "SnapStart": {"ApplyOn": own["snap_start"]},
+        "Environment": {"Variables": variables},
+    }
     print(json.dumps(request))
 
 
@@ -273,6 +308,22 @@ def log_events(seen_file):
             print(f"{stamp}.{event['timestamp'] % 1000:03d}  {message}", flush=True)
 
 
+def server_errors():
+    """How many request-log lines (request_log.py) of a filter-log-events answer record an
+    answer with an HTTP 5xx status."""
+    count = 0
+    for event in json.load(sys.stdin).get("events", []):
+        start = event["message"].find('{"request_id"')
+        if start < 0:
+            continue
+        try:
+            status = json.loads(event["message"][start:]).get("status")
+        except ValueError:
+            continue
+        count += isinstance(status, int) and status >= 500
+    print(count)
+
+
 def code_sha256(package_path):
     """Lambda's CodeSha256 of a package: base64 of the SHA-256 digest of the zip."""
     digest = hashlib.sha256(Path(package_path).read_bytes()).digest()
@@ -296,10 +347,15 @@ COMMANDS = [
     ("zappa-settings", zappa_settings, ["stage", "snap_start", "requirements"]),
     ("execution-policy", execution_policy, ["region", "account", "table", "function"]),
     ("finish-package", finish_package, ["package", "requirements", "app_files"]),
-    ("function-configuration", function_configuration, ["function", "role_arn", "current_file"]),
+    (
+        "function-configuration",
+        function_configuration,
+        ["function", "role_arn", "current_file", "settings_file", "stage"],
+    ),
     ("import-result", import_result, []),
     ("invoke-source-arn", invoke_source_arn, ["statement_id", "resource"]),
     ("log-events", log_events, ["seen_file"]),
+    ("server-errors", server_errors, []),
     ("code-sha256", code_sha256, ["package_path"]),
 ]
 

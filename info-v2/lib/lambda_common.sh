@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # What create_lambdas.sh and update_lambdas.sh share: the execution role and its policy, the
-# Zappa package, and the function's environment. Source it after common.sh, then call
-# lambda_setup once: it checks the deployer's environment and sets FUNCTION, ROLE and WORK_DIR.
+# Zappa package, and the configuration and code of $LATEST, which release.sh then publishes
+# as one version. Source it after common.sh and release.sh, then call lambda_setup once: it
+# checks the deployer's environment and sets FUNCTION, ROLE and WORK_DIR.
 #
 # Extra configuration (environment variables):
 #   HTTP_USER, HTTP_PASS   required: the basic-auth credentials the deployed function accepts;
@@ -43,12 +44,16 @@ packaging_helper() {
     "$LAMBDA_VENV/bin/python" "$LIB_DIR/deploy_helpers.py" "$@"
 }
 
-# write_zappa_settings: zappa_settings.json as Zappa gets it, with the table and SNAP_START
-# applied (see deploy_helpers.py zappa-settings). Sets ZAPPA_SETTINGS.
+# write_zappa_settings: zappa_settings.json as Zappa gets it, with the function's environment
+# and SNAP_START applied (see deploy_helpers.py zappa-settings). Sets ZAPPA_SETTINGS; the file
+# holds the password's hash, in the work folder the EXIT trap removes.
 write_zappa_settings() {
     ZAPPA_SETTINGS="$WORK_DIR/zappa_settings.json"
-    packaging_helper zappa-settings "$STAGE" "$SNAP_START" "$INFO_DIR/requirements.txt" \
-        >"$ZAPPA_SETTINGS" || exit 1
+    (
+        umask 077
+        packaging_helper zappa-settings "$STAGE" "$SNAP_START" "$INFO_DIR/requirements.txt" \
+            >"$ZAPPA_SETTINGS"
+    ) || exit 1
 }
 
 # function_exists: 0 when the function exists, 1 when it does not, stops on other errors.
@@ -87,7 +92,7 @@ ensure_execution_role() {
 
 # Zappa lines that mislead here: its package size is that of a temporary file before
 # finish-package (build_package prints the real one), and it calls a deployment live or
-# complete before the function has its environment and a REST API.
+# complete before the gate has checked it and before any alias or REST API names it.
 ZAPPA_NOISE='^Package created: |^Deployment complete!|deployment is live!'
 
 # run_zappa ARGS...: Zappa from the packaging virtualenv, in the staged app folder (Zappa
@@ -139,46 +144,70 @@ mib() {
     awk -v bytes="$1" 'BEGIN { printf "%.1f", bytes / 1048576 }'
 }
 
-# set_function_configuration: the function's role and environment (DYNAMODB_TABLE, HTTP_USER,
-# and HTTP_PASS_HASH, a salted hash of HTTP_PASS, on top of the variables it already has: see
-# deploy_helpers.py). The request goes through a mode-600 file that the EXIT trap removes.
-set_function_configuration() {
+# configure_latest: $LATEST gets the configuration of the next version: role, handler, the
+# stage's settings, SnapStart and the environment (DYNAMODB_TABLE, HTTP_USER, and
+# HTTP_PASS_HASH, a salted hash of HTTP_PASS, on top of the variables it already has: see
+# deploy_helpers.py function-configuration). Nothing is published: publish_version freezes
+# it with the code. The request goes through a mode-600 file that the EXIT trap removes.
+configure_latest() {
     local current="$WORK_DIR/current-environment.json" request="$WORK_DIR/configuration.json"
     wait_function_updated
     (
         umask 077
         aws_run "read the configuration of function '$FUNCTION'" lambda get-function-configuration \
             --function-name "$FUNCTION" --query Environment.Variables --output json >"$current"
-        deploy_helper function-configuration "$FUNCTION" "$ROLE_ARN" "$current" >"$request"
-    )
-    say "setting the environment of $FUNCTION (table $DYNAMODB_TABLE, user $HTTP_USER)"
+        deploy_helper function-configuration "$FUNCTION" "$ROLE_ARN" "$current" "$ZAPPA_SETTINGS" \
+            "$STAGE" >"$request"
+    ) || exit 1
+    say "configuring $FUNCTION (table $DYNAMODB_TABLE, user $HTTP_USER, SnapStart $SNAP_START)"
     aws_run "update the configuration of function '$FUNCTION'" lambda update-function-configuration \
         --cli-input-json "file://$request" >/dev/null
     rm -f "$request" "$current"
     wait_function_updated
-    if [[ "$SNAP_START" == on ]]; then
-        publish_snapstart_version
-    fi
 }
 
-# publish_snapstart_version: Zappa publishes its versions before the environment above is set;
-# the alias API Gateway invokes gets a version with it, once Lambda has made its snapshot.
-publish_snapstart_version() {
-    local version verb=update-alias
-    version="$(aws_run "publish a version of function $FUNCTION" lambda publish-version \
-        --function-name "$FUNCTION" --query Version --output text)" || exit 1
-    say "waiting for version $version of $FUNCTION (SnapStart makes its snapshot now)"
-    aws_run "wait for version $version of function $FUNCTION" lambda wait \
-        published-version-active --function-name "$FUNCTION" --qualifier "$version" >/dev/null
-    aws_lookup "look up alias $SNAPSTART_ALIAS of function $FUNCTION" lambda get-alias \
-        --function-name "$FUNCTION" --name "$SNAPSTART_ALIAS" >/dev/null || {
+# update_code: $LATEST gets the code of $PACKAGE; nothing is published (publish_version).
+update_code() {
+    say "uploading the code of $FUNCTION (stage $STAGE, region $AWS_REGION)"
+    aws_run "update the code of function '$FUNCTION'" lambda update-function-code \
+        --function-name "$FUNCTION" --zip-file "fileb://$PACKAGE" >/dev/null
+    wait_function_updated
+}
+
+# stage_code STAGE: the package of the version alias live of STAGE's function names, checked
+# against its CodeSha256: the code that stage runs, to release elsewhere unchanged. Sets PACKAGE.
+stage_code() {
+    local source found location sha
+    source="$(zappa_setting project_name)-$1" || exit 1
+    found="$(aws_lookup "read alias $LIVE_ALIAS of function $source" lambda get-function \
+        --function-name "$source" --qualifier "$LIVE_ALIAS" \
+        --query '[Code.Location, Configuration.CodeSha256]' --output text)" || {
         (($? == 1)) || exit 1
-        verb=create-alias
+        die "stage $1 has no release to copy: function $source or its alias $LIVE_ALIAS does not exist in $AWS_REGION"
     }
-    aws_run "point alias $SNAPSTART_ALIAS of function $FUNCTION to version $version" \
-        lambda "$verb" --function-name "$FUNCTION" --name "$SNAPSTART_ALIAS" \
-        --function-version "$version" >/dev/null
-    say "alias $SNAPSTART_ALIAS of $FUNCTION: version $version"
+    read -r location sha <<<"$found"
+    PACKAGE="$WORK_DIR/$source.zip"
+    say "downloading the code stage $1 runs (alias $LIVE_ALIAS of $source, CodeSha256 $sha)"
+    download_code "$location" "$PACKAGE"
+    [[ "$(deploy_helper code-sha256 "$PACKAGE")" == "$sha" ]] ||
+        die "the downloaded code of $source does not match its CodeSha256 $sha"
+}
+
+# download_code LOCATION FILE: get-function's Code.Location is a presigned S3 URL on AWS; an
+# endpoint (AWS_ENDPOINT_URL) serves S3 as well, so there the same bucket and key are read.
+download_code() {
+    local location="$1" file="$2" bucket key
+    if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
+        bucket="${location#https://}"
+        bucket="${bucket%%.*}"
+        key="${location#https://*/}"
+        aws_run "download the code from $AWS_ENDPOINT_URL" s3 cp --quiet \
+            "s3://$bucket/${key%%\?*}" "$file" >/dev/null
+    else
+        require_command curl "Install curl: it downloads the code from S3."
+        curl --fail --silent --show-error --output "$file" "$location" 2>"$file.err" ||
+            die "cannot download the code: $(last_line "$(cat "$file.err")")"
+    fi
 }
 
 wait_function_updated() {
@@ -186,14 +215,16 @@ wait_function_updated() {
         --function-name "$FUNCTION" >/dev/null
 }
 
-# print_function_summary: what was deployed, on stdout.
+# print_function_summary: what alias live names now, on stdout.
 print_function_summary() {
-    local summary name runtime handler sha size
-    summary="$(aws_run "read the configuration of function '$FUNCTION'" lambda \
-        get-function-configuration --function-name "$FUNCTION" \
+    local version summary name runtime handler sha size
+    version="$(live_version)"
+    summary="$(aws_run "read version $version of function '$FUNCTION'" lambda \
+        get-function-configuration --function-name "$FUNCTION" --qualifier "$version" \
         --query '[FunctionName, Runtime, Handler, CodeSha256, CodeSize]' --output text)" || exit 1
     read -r name runtime handler sha size <<<"$summary"
     printf 'function:   %s (%s, %s)\n' "$name" "$runtime" "$handler"
+    printf 'live:       alias %s, version %s\n' "$LIVE_ALIAS" "$version"
     printf 'CodeSha256: %s\n' "$sha"
     printf 'code size:  %s MiB zipped\n' "$(mib "$size")"
 }
