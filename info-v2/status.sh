@@ -105,6 +105,9 @@ show_api() {
     # The deployment's creation time: a stage's lastUpdatedDate is not always there.
     deployed="$(aws_run "read deployment $deployment" apigateway get-deployment --rest-api-id "$api_id" \
         --deployment-id "$deployment" --query createdDate --output text)"
+    if [[ "$deployed" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then # AWS CLI v1 prints seconds since 1970
+        deployed="$(date -u -d "@${deployed%.*}" +%Y-%m-%dT%H:%M:%SZ)"
+    fi
     row stage "$STAGE: deployment $deployment, deployed ${deployed:-at an unknown time}"
     row "public URL" "$(stage_url "$api_id")"
     custom_domains "$api_id"

@@ -153,7 +153,7 @@ end_canary() {
 # HTTP 500, so the 5xx answers are counted from the request-log lines in VERSION's log
 # streams (YYYY/MM/DD/[VERSION]...) too.
 canary_errors() {
-    local version="$1" start_ms="$2" lambda_errors events day server_errors=0 count
+    local version="$1" start_ms="$2" lambda_errors streams events server_errors=0
     # shellcheck disable=SC2016  # JMESPath, not shell
     lambda_errors="$(aws_run "read the Errors metric of version $version" cloudwatch \
         get-metric-statistics --namespace AWS/Lambda --metric-name Errors \
@@ -161,17 +161,31 @@ canary_errors() {
         "Name=ExecutedVersion,Value=$version" --start-time "$((start_ms / 1000 - 60))" \
         --end-time "$(($(date +%s) + 60))" --period 60 --statistics Sum \
         --query 'sum(Datapoints[].Sum)' --output text)" || exit 1
-    for day in $(canary_days "$start_ms"); do
-        if events="$(aws_lookup "read the logs of version $version" logs filter-log-events \
-            --log-group-name "/aws/lambda/$FUNCTION" --log-stream-name-prefix "$day/[$version]" \
-            --start-time "$start_ms" --output json)"; then
-            count="$(deploy_helper server-errors <<<"$events")" || exit 1
-            server_errors=$((server_errors + count))
+    streams="$(version_log_streams "$version" "$start_ms")"
+    if [[ -n "$streams" ]]; then
+        # A stream is named once its container starts; 100 is the most one call reads.
+        # shellcheck disable=SC2046  # one argument per stream name
+        events="$(aws_run "read the logs of version $version" logs filter-log-events \
+            --log-group-name "/aws/lambda/$FUNCTION" --start-time "$start_ms" \
+            --log-stream-names $(head -n 100 <<<"$streams") --output json)" || exit 1
+        server_errors="$(deploy_helper server-errors <<<"$events")" || exit 1
+    fi
+    printf '%s %s\n' "$(awk -v n="${lambda_errors:-0}" 'BEGIN { printf "%d", n }')" "$server_errors"
+}
+
+# version_log_streams VERSION START_MS: the log streams of VERSION's containers (Lambda names
+# them YYYY/MM/DD/[VERSION]<id>) of the days since START_MS, one per line.
+version_log_streams() {
+    local day found
+    for day in $(canary_days "$2"); do
+        if found="$(aws_lookup "list the log streams of version $1" logs describe-log-streams \
+            --log-group-name "/aws/lambda/$FUNCTION" --log-stream-name-prefix "$day/[$1]" \
+            --query 'logStreams[].logStreamName' --output text)"; then
+            [[ -z "$found" ]] || tr '\t' '\n' <<<"$found"
         else
-            (($? == 1)) || exit 1 # no log group yet: no invocation logged anything
+            (($? == 1)) || exit 1 # no log group yet: nothing was logged
         fi
     done
-    printf '%s %s\n' "$(awk -v n="${lambda_errors:-0}" 'BEGIN { printf "%d", n }')" "$server_errors"
 }
 
 # canary_days START_MS: the UTC dates (YYYY/MM/DD, Lambda's log stream prefix) from START_MS
