@@ -9,23 +9,29 @@
 #   invoke the function, the Lambda function, its log group /aws/lambda/<function>, any
 #   Zappa keep-warm rule, the execution role with its policies, and the local build files
 #   (build/<function>.zip, build/api-<stage>.json, build/endpoint-<stage>.txt).
-# The DynamoDB table and its data stay, unless --delete-table is given. So does the domain's
+# The DynamoDB table and its data stay, unless --delete-table is given: then the table is
+# first backed up on demand (the backup's ARN and the command that restores it are printed on
+# stdout; the backup stays until you delete it), its deletion protection lifted, and only then
+# is it deleted. So does the domain's
 # ACM certificate, which a later create_custom_domain.sh reuses without waiting for
 # validation, unless --delete-certificate is given; its DNS validation record stays with it,
 # since ACM renews the certificate through that record.
 # It asks no confirmation: the name says what it does. It prints each part it removes, and
 # "already gone" for parts that do not exist, so it can be run again at any time.
 #
-# Options: --delete-table        also delete the table $DYNAMODB_TABLE and every watch in it.
+# Options: --delete-table        also delete the table $DYNAMODB_TABLE, after an on-demand backup
+#                                of every watch in it.
 #          --delete-certificate  also delete the ACM certificate of the custom domain (tagged
 #                                deployment=<function>) and its validation record.
-# Environment: STAGE, DYNAMODB_TABLE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (common.sh).
+# Environment: STAGE, DYNAMODB_TABLE, AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL (common.sh),
+#              BACKUP_WAIT_SECONDS (600): how long to wait for the backup to become available.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 handle_help "$@"
 
 DELETE_TABLE=false
+BACKUP_WAIT_SECONDS="${BACKUP_WAIT_SECONDS:-600}"
 DELETE_CERTIFICATE=false
 FAILED=0
 
@@ -170,6 +176,41 @@ remove_role() {
     remove "IAM role $ROLE" iam delete-role --role-name "$ROLE"
 }
 
+# remove_table: an on-demand backup of the table (its ARN and the restore command on
+# stdout), then its deletion protection lifted, then the table deleted.
+remove_table() {
+    local arn status waited=0
+    aws_lookup "read DynamoDB table $DYNAMODB_TABLE" dynamodb describe-table \
+        --table-name "$DYNAMODB_TABLE" >/dev/null || {
+        (($? == 1)) || exit 1
+        say "DynamoDB table $DYNAMODB_TABLE: already gone"
+        return
+    }
+    say "backing up DynamoDB table $DYNAMODB_TABLE before deleting it"
+    arn="$(aws_run "back up table $DYNAMODB_TABLE" dynamodb create-backup --table-name "$DYNAMODB_TABLE" \
+        --backup-name "$DYNAMODB_TABLE-$(date -u +%Y%m%dT%H%M%SZ)" \
+        --query BackupDetails.BackupArn --output text)" || exit 1
+    while status="$(aws_run "read backup $arn" dynamodb describe-backup --backup-arn "$arn" \
+        --query BackupDescription.BackupDetails.BackupStatus --output text)" && [[ "$status" != AVAILABLE ]]; do
+        ((waited < BACKUP_WAIT_SECONDS)) ||
+            die "backup $arn is still $status after ${waited}s: table $DYNAMODB_TABLE was not deleted"
+        sleep 5
+        waited=$((waited + 5))
+    done
+    printf 'backup of table %s: %s\n' "$DYNAMODB_TABLE" "$arn"
+    printf 'restore it with: aws dynamodb restore-table-from-backup --target-table-name %s --backup-arn %s\n' \
+        "$DYNAMODB_TABLE" "$arn"
+    if [[ "$(aws_run "read DynamoDB table $DYNAMODB_TABLE" dynamodb describe-table --table-name "$DYNAMODB_TABLE" \
+        --query Table.DeletionProtectionEnabled --output text)" == True ]]; then
+        say "lifting the deletion protection of table $DYNAMODB_TABLE"
+        aws_run "lift the deletion protection of table $DYNAMODB_TABLE" dynamodb update-table \
+            --table-name "$DYNAMODB_TABLE" --no-deletion-protection-enabled >/dev/null
+        aws_run "see table $DYNAMODB_TABLE become active" dynamodb wait table-exists \
+            --table-name "$DYNAMODB_TABLE" >/dev/null
+    fi
+    remove "DynamoDB table $DYNAMODB_TABLE" dynamodb delete-table --table-name "$DYNAMODB_TABLE"
+}
+
 remove_local_files() {
     local file
     for file in "$BUILD_DIR/$FUNCTION.zip" "$BUILD_DIR/api-$STAGE.json" \
@@ -196,8 +237,8 @@ main() {
         say "kept the custom domain's certificate, if any (delete it too with --delete-certificate)"
     fi
     remove_rest_apis
-    remove "API Gateway's permission to invoke $FUNCTION" \
-        lambda remove-permission --function-name "$FUNCTION" --statement-id "$INVOKE_STATEMENT_ID"
+    remove "API Gateway's permission to invoke $FUNCTION:live" lambda remove-permission \
+        --function-name "$FUNCTION" --qualifier live --statement-id "$INVOKE_STATEMENT_ID"
     remove "Lambda function $FUNCTION" lambda delete-function --function-name "$FUNCTION"
     remove "log group /aws/lambda/$FUNCTION" \
         logs delete-log-group --log-group-name "/aws/lambda/$FUNCTION"
@@ -205,7 +246,7 @@ main() {
     remove_role
     remove_local_files
     if "$DELETE_TABLE"; then
-        remove "DynamoDB table $DYNAMODB_TABLE" dynamodb delete-table --table-name "$DYNAMODB_TABLE"
+        remove_table
     else
         say "kept DynamoDB table $DYNAMODB_TABLE (delete it too with --delete-table)"
     fi

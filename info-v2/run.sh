@@ -172,7 +172,8 @@ main() {
     else
         start_local_database
     fi
-    "$INFO_DIR/initialize_dynamodb.sh" --table "$DYNAMODB_TABLE"
+    # A local table is a throwaway one (and local DynamoDBs lack point-in-time recovery).
+    TABLE_PROTECTION=off "$INFO_DIR/initialize_dynamodb.sh" --table "$DYNAMODB_TABLE"
     print_instructions
     # In the background, and waited for: bash runs a trap only once its foreground command
     # has ended, and a signal to run.sh alone never reaches uvicorn. http_protocol.py: errors

@@ -142,6 +142,8 @@ def aws_env(dynamodb_backend, request, tmp_path_factory):
             # installed them.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         }
+        if dynamodb_backend == "dynalite":  # no point-in-time recovery there, as in DynamoDB Local
+            env["TABLE_PROTECTION"] = "off"
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "DYNAMODB_TABLE", "STAGE"):
             env.pop(name, None)
         yield env
