@@ -459,9 +459,9 @@ def test_create_again_points_to_update(updates, aws, aws_env):
     assert functions(aws) == [FUNCTION]
 
 
-# --- SnapStart (SNAP_START=on/off): what API Gateway invokes, read back from the emulator ---
+# --- SnapStart (SNAP_START=on/off): one release path, read back from the emulator ---
 
-SNAPSTART_ALIAS = "snapstart"
+LIVE_ALIAS = "live"
 
 
 def rest_api_targets(aws):
@@ -478,23 +478,38 @@ def rest_api_targets(aws):
 
 def invoke_statements(aws, **qualifier):
     """Our statements in the policy of the function, or of its alias with Qualifier=ALIAS."""
-    policy = json.loads(aws("lambda").get_policy(FunctionName=FUNCTION, **qualifier)["Policy"])
-    return [s for s in policy["Statement"] if s["Sid"] == "api-gateway-invoke"]
+    try:
+        policy = aws("lambda").get_policy(FunctionName=FUNCTION, **qualifier)["Policy"]
+    except aws("lambda").exceptions.ResourceNotFoundException:
+        return []
+    return [s for s in json.loads(policy)["Statement"] if s["Sid"] == "api-gateway-invoke"]
+
+
+def versions(aws):
+    found = aws("lambda").list_versions_by_function(FunctionName=FUNCTION)["Versions"]
+    return [version["Version"] for version in found if version["Version"] != "$LATEST"]
+
+
+def aliases(aws):
+    return [alias["Name"] for alias in aws("lambda").list_aliases(FunctionName=FUNCTION)["Aliases"]]
 
 
 @pytest.fixture(scope="module")
 def snap_start(updates, aws, aws_env):
-    """create_api_gateway.sh with SnapStart off; then update_lambdas.sh and
-    create_api_gateway.sh with SNAP_START=on; then create_api_gateway.sh off again."""
+    """create_api_gateway.sh with SnapStart off; then update_lambdas.sh with SNAP_START=on,
+    create_api_gateway.sh with it, and update_lambdas.sh with it off again."""
     on = {**aws_env, "SNAP_START": "on"}
     readings = {}
     run_script("create_api_gateway.sh", env=aws_env)
-    readings["off"] = rest_api_targets(aws), invoke_statements(aws)
+    readings["off"] = rest_api_targets(aws), invoke_statements(aws, Qualifier=LIVE_ALIAS)
+    readings["versions before"] = versions(aws)
     readings["update on"] = run_script("update_lambdas.sh", env=on)
+    readings["versions on"] = versions(aws)
     run_script("create_api_gateway.sh", env=on)
-    readings["on"] = rest_api_targets(aws), invoke_statements(aws, Qualifier=SNAPSTART_ALIAS)
-    run_script("create_api_gateway.sh", env=aws_env)
-    readings["off again"] = rest_api_targets(aws)
+    readings["on"] = rest_api_targets(aws), invoke_statements(aws, Qualifier=LIVE_ALIAS)
+    readings["aliases on"] = aliases(aws)
+    readings["update off"] = run_script("update_lambdas.sh", env=aws_env)
+    readings["versions off"] = versions(aws)
     return readings
 
 
@@ -502,40 +517,43 @@ def function_arn(aws):
     return aws("lambda").get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
 
 
-def test_without_snap_start_the_gateway_invokes_the_function(snap_start, aws):
-    (targets, api_id), (statement,) = snap_start["off"]
-    assert targets == {function_arn(aws)}
-    assert statement["Resource"] == function_arn(aws)
-    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == (
-        f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*/*/*"
-    )
-    assert snap_start["off again"] == (targets, api_id)
+def test_the_gateway_invokes_alias_live_with_snap_start_on_or_off(snap_start, aws):
+    alias_arn = f"{function_arn(aws)}:{LIVE_ALIAS}"
+    for reading in ("off", "on"):
+        (targets, api_id), (statement,) = snap_start[reading]
+        assert targets == {alias_arn}
+        assert statement["Resource"] == alias_arn
+        assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+        assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*/*/*"
+        )
+    # API Gateway may invoke the alias only: never the function itself ($LATEST).
+    assert invoke_statements(aws) == []
+    # SNAP_START adds no alias of its own.
+    assert snap_start["aliases on"] == [LIVE_ALIAS]
 
 
-def test_with_snap_start_the_gateway_invokes_the_alias(snap_start, aws):
-    (targets, api_id), statements = snap_start["on"]
-    alias_arn = f"{function_arn(aws)}:{SNAPSTART_ALIAS}"
-    assert targets == {alias_arn}
-    (statement,) = statements  # the alias's own policy, apart from the function's
-    assert statement["Resource"] == alias_arn
-    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
-    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == (
-        f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*/*/*"
-    )
-
-
-def test_the_snap_start_alias_holds_the_new_code_and_environment(snap_start, aws):
-    """Zappa publishes before the scripts set the environment: the alias must name a version
-    published after it, or the function behind the alias would refuse every request."""
-    assert f"alias {SNAPSTART_ALIAS} of {FUNCTION}: version " in snap_start["update on"].stderr
+def test_each_snap_start_switch_publishes_one_version_holding_code_and_environment(snap_start, aws):
+    """SnapStart only decides whether published versions get a snapshot: turning it on or off
+    changes the configuration, so each update publishes exactly one version, which the gate
+    checks and alias live then names; the version holds its own configuration."""
+    before, on, off = (snap_start[f"versions {when}"] for when in ("before", "on", "off"))
+    assert len(on) == len(before) + 1 and len(off) == len(on) + 1
     awslambda = aws("lambda")
-    version = awslambda.get_alias(FunctionName=FUNCTION, Name=SNAPSTART_ALIAS)["FunctionVersion"]
-    published = awslambda.get_function_configuration(FunctionName=FUNCTION, Qualifier=version)
-    latest = awslambda.get_function_configuration(FunctionName=FUNCTION)
-    assert published["CodeSha256"] == latest["CodeSha256"]
-    assert published["Environment"] == latest["Environment"]
-    # The app is imported during init, so that the snapshot holds it.
-    assert published["Environment"]["Variables"]["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] == "true"
+    for version, apply_on, instantiate in (
+        (on[-1], "PublishedVersions", "true"),
+        (off[-1], "None", None),
+    ):
+        published = awslambda.get_function_configuration(FunctionName=FUNCTION, Qualifier=version)
+        assert published["SnapStart"]["ApplyOn"] == apply_on
+        variables = published["Environment"]["Variables"]
+        # The app is imported during init, so that the snapshot holds it.
+        assert variables.get("INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT") == instantiate
+        assert variables["DYNAMODB_TABLE"] == TABLE
+        assert check_password_hash(variables["HTTP_PASS_HASH"], HTTP_PASS)
+    assert f"alias live of {FUNCTION} names version {on[-1]}" in snap_start["update on"].stderr
+    live = awslambda.get_alias(FunctionName=FUNCTION, Name=LIVE_ALIAS)["FunctionVersion"]
+    assert live == off[-1]
 
 
 def test_snap_start_takes_on_or_off_only(aws_env):

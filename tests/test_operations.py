@@ -7,21 +7,20 @@ does; logs.sh reads them back from there.
 The tests run in file order: status before and after the deployment, logs, then rollback.
 """
 
-import io
+import calendar
 import json
+import re
 import subprocess
 import threading
 import time
 import uuid
-import zipfile
 
 import aws_emulator
 import pytest
 import requests
 from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, local_gateway, run_script
-from lambda_runtime import LambdaRunner, emulator_env, function_code
 from local_gateway import basic_auth, proxy_event
-from test_lambda import code_sha, one_line_error
+from test_lambda import one_line_error
 
 FUNCTION = "watch-info-dev"
 LOG_GROUP = f"/aws/lambda/{FUNCTION}"
@@ -122,14 +121,22 @@ def deployed(aws_env, loaded_table, lambda_runtime_python):
 
 
 def test_status_shows_the_deployment_on_one_screen(deployed, aws, aws_env):
-    configuration = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
+    configuration = aws("lambda").get_function_configuration(FunctionName=FUNCTION, Qualifier="1")
     (api,) = aws("apigateway").get_rest_apis()["items"]
     result = run_script("status.sh", env=aws_env)
     rows = {line[:14].strip(): line[15:] for line in result.stdout.splitlines()}
-    assert rows["function"] == (
-        f"{FUNCTION}: {configuration['Runtime']}, 512 MB, code {configuration['CodeSha256']}, "
-        f"updated {configuration['LastModified']}"
+    assert rows["function"] == f"{FUNCTION}: {configuration['Runtime']}, 512 MB"
+    released = re.fullmatch(
+        rf"alias live: version 1, code {re.escape(configuration['CodeSha256'])}, released (\S+)",
+        rows["live"],
     )
+    assert released, rows["live"]
+    assert (
+        abs(calendar.timegm(time.strptime(released[1], "%Y-%m-%dT%H:%M:%SZ")) - time.time()) < 3600
+    )
+    assert rows["rollback"] == "no earlier version recorded (rollback.sh --to VERSION)"
+    assert "None" not in result.stdout
+    assert re.fullmatch(r"dev: deployment \w+, deployed \d{4}-\d\d-\d\dT[\d:]{8}Z", rows["stage"])
     assert rows["table"].startswith("project1: ACTIVE, about ")
     assert rows["REST API"] == f"{api['id']} ({FUNCTION})"
     assert rows["stage"].startswith("dev: deployment ")
@@ -239,39 +246,13 @@ def test_logs_shows_the_request_lines_of_the_function(lambda_log, older_stream, 
     assert "an old line" in run_script("logs.sh", "--since", "4h", env=aws_env).stdout
 
 
-def test_rollback_restores_the_code_before_the_last_update(deployed, aws, aws_env):
-    run_script("update_lambdas.sh", env=aws_env)
-    before = code_sha(aws)
-    # A second update with other code: the same package plus one file.
-    location = aws("lambda").get_function(FunctionName=FUNCTION)["Code"]["Location"]
-    package = io.BytesIO(function_code(aws, location))
-    with zipfile.ZipFile(package, "a") as archive:
-        archive.writestr("release-note.txt", f"hotfix {uuid.uuid4()}")
-    aws("lambda").update_function_code(
-        FunctionName=FUNCTION, ZipFile=package.getvalue(), Publish=True
-    )
-    broken = code_sha(aws)
-    assert broken != before
-
-    result = run_script("rollback.sh", env=aws_env)
-    assert code_sha(aws) == before
-    assert f"CodeSha256 {before}" in result.stdout
-    assert "smoke_test.py --url" in result.stderr
-    env = emulator_env(aws_env["AWS_ENDPOINT_URL"])
-    with LambdaRunner(aws, FUNCTION, env) as function:
-        assert function.code_sha256 == before
-        answer = function.invoke(lambda_event("GET", "/watch/CAL5185B", sku="CAL5185B"))
-        assert answer["statusCode"] == 200
-
-    run_script("rollback.sh", env=aws_env)  # a rollback of the rollback
-    assert code_sha(aws) == broken
-
-
-def test_rollback_further_than_the_kept_versions_changes_nothing(deployed, aws, aws_env):
-    current = code_sha(aws)
-    result = run_script("rollback.sh", "--steps", "50", env=aws_env, check=False)
-    assert "no earlier code 50 step(s) back" in one_line_error(result, "rollback.sh")
-    assert code_sha(aws) == current
+def test_rollback_without_an_earlier_release_says_so_in_one_line(deployed, aws, aws_env):
+    result = run_script("rollback.sh", env=aws_env, check=False)
+    assert "records no earlier version (the first release)" in one_line_error(result, "rollback.sh")
+    result = run_script("rollback.sh", "--to", "50", env=aws_env, check=False)
+    assert f"{FUNCTION} has no version 50" in one_line_error(result, "rollback.sh")
+    alias = aws("lambda").get_alias(FunctionName=FUNCTION, Name="live")
+    assert alias["FunctionVersion"] == "1"
 
 
 def test_logs_follow_prints_new_events_as_they_arrive(older_stream, aws, aws_env):

@@ -82,7 +82,8 @@ def routes(aws, api_id):
 
 
 def invoke_statements(aws):
-    policy = aws("lambda").get_policy(FunctionName=FUNCTION)["Policy"]
+    """Our statements in the policy of alias live, which API Gateway invokes."""
+    policy = aws("lambda").get_policy(FunctionName=FUNCTION, Qualifier="live")["Policy"]
     return [s for s in json.loads(policy)["Statement"] if s["Sid"] == "api-gateway-invoke"]
 
 
@@ -169,7 +170,7 @@ def test_rest_api_is_imported_from_the_spec_with_lambda_proxy_integrations(deplo
         assert integration["httpMethod"] == "POST"
         assert integration["uri"] == (
             f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
-            f"{function_arn}/invocations"
+            f"{function_arn}:live/invocations"
         )
         assert method.get("authorizationType") in (None, "NONE")
         assert not method.get("authorizerId")
@@ -384,7 +385,9 @@ def test_create_api_gateway_again_updates_the_same_api_and_repairs_it(
     deployed, gateway, aws, aws_env
 ):
     deployments = aws("apigateway").get_deployments(restApiId=deployed.api_id)["items"]
-    aws("lambda").remove_permission(FunctionName=FUNCTION, StatementId="api-gateway-invoke")
+    aws("lambda").remove_permission(
+        FunctionName=FUNCTION, StatementId="api-gateway-invoke", Qualifier="live"
+    )
     result = run_script("create_api_gateway.sh", env=aws_env)
     assert result.stdout.strip() == deployed.url
     (api,) = rest_apis(aws)

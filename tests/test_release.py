@@ -1,0 +1,361 @@
+"""Releases on the emulator: every deploy gated and reversible through the alias live.
+
+One dev deployment (create_lambdas.sh, create_api_gateway.sh) followed through its releases,
+with requests sent through the local gateway, which invokes alias live through the
+emulator's Lambda Invoke: a broken build refused (the alias unmoved, the old version still
+serving), a good build released, rollback as one alias move, canaries that complete and
+that roll back by themselves, and prod deployed beside dev from dev's code. Builds other
+than the repository's are made in a copy of the checkout (`checkout`), as an operator's
+edited working tree. The tests run in file order.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, REPO, TABLE, local_gateway, run_script
+from test_lambda import one_line_error
+
+FUNCTION = "watch-info-dev"
+PROD_FUNCTION = "watch-info-prod"
+PROD_TABLE = "watch-info-prod"
+LIVE = "live"
+FAULT_SKU = "CANARY-FAULT"
+AUTH = (HTTP_USER, HTTP_PASS)
+
+
+def checkout(folder, server_change=None):
+    """A copy of the checkout's info-v2/ and spec in FOLDER, sharing the virtualenvs, with
+    server.py changed by SERVER_CHANGE (a function of its text); returns its info-v2/."""
+    shutil.copytree(INFO_DIR, folder / "info-v2", symlinks=True)
+    shutil.copy(REPO / "info_openapi_v2.yaml", folder)
+    for venv in (".venv", ".venv-lambda", ".venv-runtime"):
+        (folder / venv).symlink_to(REPO / venv)
+    if server_change:
+        server = folder / "info-v2" / "server.py"
+        server.write_text(server_change(server.read_text()))
+    return folder / "info-v2"
+
+
+def run_copy(info_dir, script, *args, env, check=True):
+    """A script of a copied checkout, as run_script runs the repository's."""
+    result = subprocess.run(
+        ["bash", str(info_dir / script), *args],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} exited {result.returncode}\n{result.stderr}")
+    return result
+
+
+def get_raises(text):
+    """A build whose GET always fails."""
+    return text.replace("def get_watch(sku):\n", "def get_watch(sku):\n    1 / 0\n", 1)
+
+
+def get_of_fault_sku_raises(text):
+    """A build that passes the gate, but fails a GET of FAULT_SKU, which the gate never asks."""
+    fault = f"    if sku == {FAULT_SKU!r}:\n        raise RuntimeError('injected fault')\n"
+    return text.replace("def get_watch(sku):\n", "def get_watch(sku):\n" + fault, 1)
+
+
+def with_comment(text):
+    """A build that answers as the repository's does, with other bytes."""
+    return text + f"\n# build {uuid.uuid4()}\n"
+
+
+def alias(aws, function=FUNCTION):
+    return aws("lambda").get_alias(FunctionName=function, Name=LIVE)
+
+
+def versions(aws, function=FUNCTION):
+    found = aws("lambda").list_versions_by_function(FunctionName=function)["Versions"]
+    return [version["Version"] for version in found if version["Version"] != "$LATEST"]
+
+
+def code_sha(aws, qualifier, function=FUNCTION):
+    configuration = aws("lambda").get_function_configuration(
+        FunctionName=function, Qualifier=qualifier
+    )
+    return configuration["CodeSha256"]
+
+
+def item_count(aws, table=TABLE):
+    return aws("dynamodb").scan(TableName=table, Select="COUNT")["Count"]
+
+
+def executed_version(aws):
+    """The version an invocation of alias live runs (X-Amz-Executed-Version)."""
+    return aws("lambda").invoke(FunctionName=FUNCTION, Qualifier=LIVE, Payload=b"{}")[
+        "ExecutedVersion"
+    ]
+
+
+@pytest.fixture(scope="module")
+def dev(aws_env, loaded_table, aws):
+    """The first release: create_lambdas.sh (its gate included) and create_api_gateway.sh."""
+    count = item_count(aws)
+    create = run_script("create_lambdas.sh", env=aws_env)
+    run_script("create_api_gateway.sh", env=aws_env)
+    return {"create": create, "count before": count}
+
+
+@pytest.fixture(scope="module")
+def gateway(dev, aws):
+    """The local gateway; yields the stage's base URL on it."""
+    with local_gateway(aws, FUNCTION) as (_, url):
+        yield f"{url}/dev"
+
+
+def test_the_first_release_passes_the_gate_and_the_alias_names_version_1(dev, aws):
+    create = dev["create"]
+    assert "[stage URL] GET / (health check, no credentials): 200" in create.stderr
+    assert "[custom domain] POST a copy of the stored watch: 200 (idempotent)" in create.stderr
+    assert "23 of 23 checks passed against watch-info-dev:1" in create.stderr
+    assert alias(aws)["FunctionVersion"] == "1"
+    assert versions(aws) == ["1"]
+    assert "live:       alias live, version 1" in create.stdout
+    # The gate's checks change no data: the POST stores an exact copy of a stored watch.
+    assert item_count(aws) == dev["count before"]
+
+
+@pytest.fixture(scope="module")
+def broken(dev, gateway, aws, aws_env, tmp_path_factory):
+    """update_lambdas.sh from a checkout whose GET raises."""
+    info_dir = checkout(tmp_path_factory.mktemp("broken"), get_raises)
+    count = item_count(aws)
+    result = run_copy(info_dir, "update_lambdas.sh", env=aws_env, check=False)
+    return result, count
+
+
+def test_a_broken_build_is_refused_and_no_client_gets_it(broken, gateway, aws):
+    result, count = broken
+    error = one_line_error(result, "update_lambdas.sh")
+    assert "version 2 refused, the check failed: [stage URL] GET a stored watch" in error
+    assert "alias live still names version 1; no client got version 2" in error
+    assert alias(aws)["FunctionVersion"] == "1"
+    # A request through the gateway is still served by version 1.
+    response = requests.get(f"{gateway}/watch/CAL5185B", auth=AUTH, timeout=120)
+    assert (response.status_code, response.json()["sku"]) == (200, "CAL5185B")
+    assert executed_version(aws) == "1"
+    assert item_count(aws) == count
+
+
+@pytest.fixture(scope="module")
+def good(broken, aws, aws_env, tmp_path_factory):
+    """update_lambdas.sh from a checkout with other bytes that answer as they should."""
+    info_dir = checkout(tmp_path_factory.mktemp("good"), with_comment)
+    count = item_count(aws)
+    return run_copy(info_dir, "update_lambdas.sh", env=aws_env), count
+
+
+def test_a_good_build_is_released_as_one_version_holding_code_and_configuration(good, aws):
+    result, count = good
+    assert versions(aws) == ["1", "2", "3"]
+    assert alias(aws)["FunctionVersion"] == "3"
+    assert alias(aws)["Description"].endswith(" previous=1")
+    assert f"CodeSha256: {code_sha(aws, '3')}" in result.stdout
+    assert code_sha(aws, "3") != code_sha(aws, "1")
+    variables = aws("lambda").get_function_configuration(FunctionName=FUNCTION, Qualifier="3")
+    assert set(variables["Environment"]["Variables"]) == {
+        "DYNAMODB_TABLE",
+        "HTTP_USER",
+        "HTTP_PASS_HASH",
+    }
+    assert executed_version(aws) == "3"
+    assert item_count(aws) == count
+
+
+def status_rows(aws_env, stage_env=None):
+    result = run_script("status.sh", env=stage_env or aws_env)
+    assert "None" not in result.stdout
+    return {line[:14].strip(): line[15:] for line in result.stdout.splitlines()}
+
+
+def test_status_shows_the_release_and_what_a_rollback_would_pick(good, aws, aws_env):
+    rows = status_rows(aws_env)
+    assert rows["live"].startswith(f"alias live: version 3, code {code_sha(aws, '3')}, released ")
+    assert rows["rollback"] == "version 1 (rollback.sh)"
+
+
+def test_rollback_moves_the_alias_back_and_publishes_nothing(good, gateway, aws, aws_env):
+    latest = code_sha(aws, "$LATEST")
+    result = run_script("rollback.sh", env=aws_env)
+    assert f"alias live names version 1 (CodeSha256 {code_sha(aws, '1')}), was version 3" in (
+        result.stdout
+    )
+    assert alias(aws)["FunctionVersion"] == "1"
+    assert versions(aws) == ["1", "2", "3"]
+    assert code_sha(aws, "$LATEST") == latest  # nothing uploaded
+    assert executed_version(aws) == "1"
+    assert requests.get(f"{gateway}/watch/CAL5185B", auth=AUTH, timeout=120).status_code == 200
+    run_script("rollback.sh", env=aws_env)  # a rollback of the rollback
+    assert alias(aws)["FunctionVersion"] == "3"
+    run_script("rollback.sh", "--to", "1", env=aws_env)
+    assert alias(aws)["FunctionVersion"] == "1"
+    run_script("rollback.sh", "--to", "3", env=aws_env)
+
+
+def test_rollback_with_snap_start_on_is_the_same_alias_move(good, aws, aws_env):
+    on = {**aws_env, "SNAP_START": "on"}
+    run_script("create_lambdas.sh", env=on)  # the configuration only: one new version
+    assert versions(aws) == ["1", "2", "3", "4"]
+    assert alias(aws)["FunctionVersion"] == "4"
+    published = aws("lambda").get_function_configuration(FunctionName=FUNCTION, Qualifier="4")
+    assert published["SnapStart"]["ApplyOn"] == "PublishedVersions"
+    assert code_sha(aws, "4") == code_sha(aws, "3")
+    run_script("rollback.sh", env=on)
+    assert alias(aws)["FunctionVersion"] == "3"
+    assert versions(aws) == ["1", "2", "3", "4"]
+    assert [a["Name"] for a in aws("lambda").list_aliases(FunctionName=FUNCTION)["Aliases"]] == [
+        LIVE
+    ]
+    run_script("rollback.sh", env=on)
+    assert alias(aws)["FunctionVersion"] == "4"
+
+
+def wait_for_canary(aws, process, timeout=600):
+    """The weights of alias live once the canary has split the traffic."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        weights = (alias(aws).get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+        if weights:
+            return weights
+        time.sleep(0.5)
+    raise AssertionError(f"no canary split (update_lambdas.sh: {process.poll()})")
+
+
+@pytest.fixture(scope="module")
+def canary_rolled_back(good, gateway, aws, aws_env, tmp_path_factory):
+    """A canary of a build that fails GETs of FAULT_SKU: requests for it go through the
+    gateway while the canary watches (at most 10 minutes; it stops at the first error)."""
+    info_dir = checkout(tmp_path_factory.mktemp("faulty"), get_of_fault_sku_raises)
+    env = {**aws_env, "CANARY_POLL_SECONDS": "1"}
+    command = ["bash", str(info_dir / "update_lambdas.sh"), "--canary", "50"]
+    with subprocess.Popen(
+        [*command, "--canary-minutes", "10"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            weights = wait_for_canary(aws, process)
+            # Half the requests reach the canary: 40 all avoiding it has odds of 2**-40.
+            answers = [
+                requests.get(f"{gateway}/watch/{FAULT_SKU}", auth=AUTH, timeout=120).status_code
+                for _ in range(40)
+            ]
+            stdout, stderr = process.communicate(timeout=900)
+        finally:
+            process.kill()
+    return weights, answers, process.returncode, stderr
+
+
+def test_a_canary_with_errors_rolls_back_by_itself(canary_rolled_back, aws):
+    weights, answers, returncode, stderr = canary_rolled_back
+    assert weights == {"5": 0.5}
+    assert 500 in answers and 404 in answers  # the canary's and the released version's
+    assert returncode == 1
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("update_lambdas.sh: error: canary: version 5 answered with errors")
+    assert "HTTP 5xx answer(s) in its request log" in last
+    assert last.endswith("rolled back: alias live serves version 4 only")
+    live = alias(aws)
+    assert live["FunctionVersion"] == "4"
+    assert not (live.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+
+def test_a_canary_without_errors_completes(canary_rolled_back, aws, aws_env, tmp_path_factory):
+    info_dir = checkout(tmp_path_factory.mktemp("canary-good"), with_comment)
+    env = {**aws_env, "CANARY_POLL_SECONDS": "1"}
+    result = run_copy(
+        info_dir, "update_lambdas.sh", "--canary", "10", "--canary-minutes", "0.02", env=env
+    )
+    assert "canary: version 6 gets 10% of alias live's traffic" in result.stderr
+    assert "completing the release" in result.stderr
+    live = alias(aws)
+    assert (live["FunctionVersion"], live["Description"].split()[-1]) == ("6", "previous=4")
+    assert not (live.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--canary", "100"], "--canary takes a percentage from 1 to 99, not '100'"),
+        (["--canary", "5", "--canary-minutes", "0"], "--canary-minutes takes a number"),
+        (["--code-from", "dev"], "--code-from names the stage being deployed"),
+        (["--canary"], "--canary needs a value"),
+    ],
+)
+def test_release_options_refuse_bad_values_in_one_line(args, words, aws_env):
+    result = run_script("update_lambdas.sh", *args, env=aws_env, check=False)
+    assert words in one_line_error(result, "update_lambdas.sh")
+
+
+@pytest.fixture(scope="module")
+def prod(canary_rolled_back, aws, aws_env, tmp_path_factory):
+    """STAGE=prod beside dev: its table (a few watches), function and REST API, then dev's
+    code released to it with --code-from dev. What dev holds is read before and after."""
+
+    def dev_state():
+        return {
+            "alias": alias(aws),
+            "versions": versions(aws),
+            "configuration": aws("lambda").get_function_configuration(FunctionName=FUNCTION),
+            "apis": [
+                api["id"]
+                for api in aws("apigateway").get_rest_apis()["items"]
+                if api["name"] == FUNCTION
+            ],
+            "table": item_count(aws),
+        }
+
+    watches = json.loads((REPO / "watches.json").read_text(encoding="utf-8-sig"))[:20]
+    small = tmp_path_factory.mktemp("prod") / "watches.json"
+    small.write_text(json.dumps(watches))
+    env = {**aws_env, "STAGE": "prod"}
+    before = dev_state()
+    run_script("initialize_dynamodb.sh", "--file", str(small), env=env)
+    run_script("create_lambdas.sh", env=env)
+    url = run_script("create_api_gateway.sh", env=env).stdout.strip()
+    promoted = run_script("update_lambdas.sh", "--code-from", "dev", env=env)
+    return before, dev_state(), url, promoted, env
+
+
+def test_prod_is_deployed_beside_dev_with_its_own_parts(prod, aws):
+    _, _, url, _, _ = prod
+    assert url.endswith("/prod")
+    configuration = aws("lambda").get_function_configuration(FunctionName=PROD_FUNCTION)
+    assert configuration["Environment"]["Variables"]["DYNAMODB_TABLE"] == PROD_TABLE
+    assert configuration["Role"].endswith(":role/watch-info-prod-lambda")
+    assert item_count(aws, PROD_TABLE) == 20
+    names = [api["name"] for api in aws("apigateway").get_rest_apis()["items"]]
+    assert sorted(names) == [FUNCTION, PROD_FUNCTION]
+
+
+def test_prod_gets_exactly_the_code_dev_checked_and_dev_is_untouched(prod, aws):
+    before, after, _, promoted, env = prod
+    assert before == after
+    dev_sha = code_sha(aws, LIVE)
+    assert code_sha(aws, LIVE, PROD_FUNCTION) == dev_sha
+    assert f"CodeSha256: {dev_sha}" in promoted.stdout
+    assert "checks passed against watch-info-prod:" in promoted.stderr
+    rows = status_rows(None, env)
+    assert rows["table"].startswith(f"{PROD_TABLE}: ACTIVE")
+    assert f"code {dev_sha}" in rows["live"]
+
+
+def test_a_request_to_prod_through_the_gateway_reads_the_prod_table(prod, aws):
+    watch = json.loads((REPO / "watches.json").read_text(encoding="utf-8-sig"))[30]
+    with local_gateway(aws, PROD_FUNCTION) as (_, url):
+        response = requests.get(f"{url}/prod/watch/{watch['sku']}", auth=AUTH, timeout=120)
+    assert response.status_code == 404  # only the first 20 watches are in prod's table
