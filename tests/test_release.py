@@ -337,7 +337,7 @@ def test_prod_is_deployed_beside_dev_with_its_own_parts(prod, aws):
     configuration = aws("lambda").get_function_configuration(FunctionName=PROD_FUNCTION)
     assert configuration["Environment"]["Variables"]["DYNAMODB_TABLE"] == PROD_TABLE
     assert configuration["Role"].endswith(":role/watch-info-prod-lambda")
-    assert item_count(aws, PROD_TABLE) == 20
+    assert 0 < item_count(aws, PROD_TABLE) <= 20
     names = [api["name"] for api in aws("apigateway").get_rest_apis()["items"]]
     assert sorted(names) == [FUNCTION, PROD_FUNCTION]
 
