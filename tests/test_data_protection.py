@@ -51,7 +51,9 @@ def test_a_new_table_has_point_in_time_recovery_and_deletion_protection(initiali
         initialized.stderr
     )
     dynamodb = aws("dynamodb")
-    with pytest.raises(dynamodb.exceptions.ClientError, match="DeletionProtectionEnabled is set to True"):
+    with pytest.raises(
+        dynamodb.exceptions.ClientError, match="DeletionProtectionEnabled is set to True"
+    ):
         dynamodb.delete_table(TableName=TABLE)
 
 

@@ -72,6 +72,15 @@ def with_comment(text):
     return text + f"\n# build {uuid.uuid4()}\n"
 
 
+def error_line(result, script):
+    """The last stderr line of a run that stopped after its progress lines: its one error."""
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"{script}: error: ")
+    assert sum(line.startswith(f"{script}: error: ") for line in lines) == 1
+    return lines[-1]
+
+
 def alias(aws, function=FUNCTION):
     return aws("lambda").get_alias(FunctionName=function, Name=LIVE)
 
@@ -138,7 +147,7 @@ def broken(dev, gateway, aws, aws_env, tmp_path_factory):
 
 def test_a_broken_build_is_refused_and_no_client_gets_it(broken, gateway, aws):
     result, count = broken
-    error = one_line_error(result, "update_lambdas.sh")
+    error = error_line(result, "update_lambdas.sh")
     assert "version 2 refused, the check failed: [stage URL] GET a stored watch" in error
     assert "alias live still names version 1; no client got version 2" in error
     assert alias(aws)["FunctionVersion"] == "1"
@@ -210,7 +219,8 @@ def test_rollback_with_snap_start_on_is_the_same_alias_move(good, aws, aws_env):
     assert versions(aws) == ["1", "2", "3", "4"]
     assert alias(aws)["FunctionVersion"] == "4"
     published = aws("lambda").get_function_configuration(FunctionName=FUNCTION, Qualifier="4")
-    assert published["SnapStart"]["ApplyOn"] == "PublishedVersions"
+    # (moto 5.2.5 keeps no SnapStart setting; the variable travels with it.)
+    assert published["Environment"]["Variables"]["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] == "true"
     assert code_sha(aws, "4") == code_sha(aws, "3")
     run_script("rollback.sh", env=on)
     assert alias(aws)["FunctionVersion"] == "3"
@@ -359,3 +369,66 @@ def test_a_request_to_prod_through_the_gateway_reads_the_prod_table(prod, aws):
     with local_gateway(aws, PROD_FUNCTION) as (_, url):
         response = requests.get(f"{url}/prod/watch/{watch['sku']}", auth=AUTH, timeout=120)
     assert response.status_code == 404  # only the first 20 watches are in prod's table
+
+
+@pytest.fixture(scope="module")
+def earlier_shape(prod, aws, tmp_path_factory):
+    """prod as the earlier scripts left it: its REST API invoking the function itself, with
+    the permission on the function; then update_lambdas.sh runs once more."""
+    _, _, url, _, env = prod
+    api_id = url.split("//")[1].split(".")[0]
+    function_arn = aws("lambda").get_function(FunctionName=PROD_FUNCTION)["Configuration"][
+        "FunctionArn"
+    ]
+    document = tmp_path_factory.mktemp("earlier") / "api.json"
+    subprocess.run(
+        [
+            str(REPO / ".venv/bin/python"),
+            str(INFO_DIR / "lib/gateway_document.py"),
+            "--spec",
+            str(REPO / "info_openapi_v2.yaml"),
+            "--lambda-arn",
+            function_arn,
+            "--region",
+            "us-east-1",
+            "--api-name",
+            PROD_FUNCTION,
+            "--output",
+            str(document),
+        ],
+        check=True,
+    )
+    apigateway = aws("apigateway")
+    apigateway.put_rest_api(
+        restApiId=api_id,
+        mode="overwrite",
+        parameters={"basepath": "ignore"},
+        body=document.read_bytes(),
+    )
+    apigateway.create_deployment(restApiId=api_id, stageName="prod")
+    aws("lambda").add_permission(
+        FunctionName=PROD_FUNCTION,
+        StatementId="api-gateway-invoke",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/*/*/*",
+    )
+    result = run_script("update_lambdas.sh", "--code-from", "dev", env=env)
+    return result, api_id, function_arn
+
+
+def test_an_earlier_deployment_moves_to_alias_live_and_says_so(earlier_shape, aws):
+    result, api_id, function_arn = earlier_shape
+    assert f"REST API {PROD_FUNCTION} invokes function - from now on it invokes alias live" in (
+        result.stderr
+    )
+    assert "removing API Gateway's permission to invoke watch-info-prod itself" in result.stderr
+    apigateway = aws("apigateway")
+    for resource in apigateway.get_resources(restApiId=api_id, embed=["methods"])["items"]:
+        for method in (resource.get("resourceMethods") or {}).values():
+            assert method["methodIntegration"]["uri"].endswith(f"{function_arn}:live/invocations")
+    try:
+        policy = json.loads(aws("lambda").get_policy(FunctionName=PROD_FUNCTION)["Policy"])
+    except aws("lambda").exceptions.ResourceNotFoundException:
+        policy = {"Statement": []}
+    assert policy["Statement"] == []  # API Gateway may no longer invoke $LATEST
