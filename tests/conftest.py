@@ -171,10 +171,11 @@ def preflight(url, origin, method="GET", request_headers=None):
     return requests.options(url, headers=headers, timeout=60)
 
 
-def run_script(name, *args, env, check=True, timeout=900):
-    """Runs info-v2/NAME from an unrelated folder, as a user would; returns the CompletedProcess."""
+def run_script(name, *args, env, check=True, timeout=900, info_dir=INFO_DIR):
+    """Runs info-v2/NAME (of INFO_DIR, a copy of the checkout's) from an unrelated folder, as
+    a user would; returns the CompletedProcess."""
     result = subprocess.run(
-        ["bash", str(INFO_DIR / name), *args],
+        ["bash", str(info_dir / name), *args],
         env=env,
         cwd="/",
         capture_output=True,
