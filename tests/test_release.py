@@ -360,16 +360,11 @@ def test_a_request_to_prod_through_the_gateway_reads_the_prod_table(prod, aws):
     assert response.status_code == 404  # only the first 20 watches are in prod's table
 
 
-@pytest.fixture(scope="module")
-def earlier_shape(prod, aws, tmp_path_factory):
-    """prod as the earlier scripts left it: its REST API invoking the function itself, with
-    the permission on the function; then update_lambdas.sh runs once more."""
-    _, _, url, _, env = prod
-    api_id = url.split("//")[1].split(".")[0]
-    function_arn = aws("lambda").get_function(FunctionName=PROD_FUNCTION)["Configuration"][
-        "FunctionArn"
-    ]
-    document = tmp_path_factory.mktemp("earlier") / "api.json"
+def point_api_at(aws, api_id, target_arn, folder, **qualifier):
+    """The REST API of prod as the earlier scripts made it: its integrations invoking
+    TARGET_ARN (the function, or an alias of it with Qualifier=ALIAS), deployed, and API
+    Gateway allowed to invoke it."""
+    document = folder / "api.json"
     subprocess.run(
         [
             str(REPO / ".venv/bin/python"),
@@ -377,7 +372,7 @@ def earlier_shape(prod, aws, tmp_path_factory):
             "--spec",
             str(REPO / "info_openapi_v2.yaml"),
             "--lambda-arn",
-            function_arn,
+            target_arn,
             "--region",
             "us-east-1",
             "--api-name",
@@ -401,23 +396,86 @@ def earlier_shape(prod, aws, tmp_path_factory):
         Action="lambda:InvokeFunction",
         Principal="apigateway.amazonaws.com",
         SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/*/*/*",
+        **qualifier,
     )
+
+
+def integration_uris(aws, api_id):
+    apigateway = aws("apigateway")
+    return {
+        method["methodIntegration"]["uri"]
+        for resource in apigateway.get_resources(restApiId=api_id, embed=["methods"])["items"]
+        for method in (resource.get("resourceMethods") or {}).values()
+    }
+
+
+@pytest.fixture(scope="module")
+def earlier_shape(prod, aws, tmp_path_factory):
+    """prod as the earlier scripts left it: its REST API invoking the function itself, with
+    the permission on the function; then update_lambdas.sh runs once more."""
+    _, _, url, _, env = prod
+    api_id = url.split("//")[1].split(".")[0]
+    function_arn = aws("lambda").get_function(FunctionName=PROD_FUNCTION)["Configuration"][
+        "FunctionArn"
+    ]
+    point_api_at(aws, api_id, function_arn, tmp_path_factory.mktemp("earlier"))
     result = run_script("update_lambdas.sh", "--code-from", "dev", env=env)
     return result, api_id, function_arn
 
 
 def test_an_earlier_deployment_moves_to_alias_live_and_says_so(earlier_shape, aws):
     result, api_id, function_arn = earlier_shape
-    assert f"REST API {PROD_FUNCTION} invokes function - from now on it invokes alias live" in (
-        result.stderr
-    )
+    assert (
+        f"REST API {PROD_FUNCTION} invoked {PROD_FUNCTION} itself ($LATEST); "
+        "from now on it invokes alias live"
+    ) in result.stderr
     assert "removing API Gateway's permission to invoke watch-info-prod itself" in result.stderr
-    apigateway = aws("apigateway")
-    for resource in apigateway.get_resources(restApiId=api_id, embed=["methods"])["items"]:
-        for method in (resource.get("resourceMethods") or {}).values():
-            assert method["methodIntegration"]["uri"].endswith(f"{function_arn}:live/invocations")
+    assert integration_uris(aws, api_id) == {
+        f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function_arn}:live/invocations"
+    }
     try:
         policy = json.loads(aws("lambda").get_policy(FunctionName=PROD_FUNCTION)["Policy"])
     except aws("lambda").exceptions.ResourceNotFoundException:
         policy = {"Statement": []}
     assert policy["Statement"] == []  # API Gateway may no longer invoke $LATEST
+
+
+@pytest.fixture(scope="module")
+def earlier_snapstart_shape(prod, earlier_shape, aws, tmp_path_factory):
+    """prod as the earlier scripts left it with SNAP_START=on: no alias live, its REST API
+    invoking alias snapstart (on the version clients get), with the permission on that alias;
+    then update_lambdas.sh runs once more."""
+    _, api_id, function_arn = earlier_shape
+    awslambda = aws("lambda")
+    version = alias(aws, PROD_FUNCTION)["FunctionVersion"]
+    awslambda.delete_alias(FunctionName=PROD_FUNCTION, Name=LIVE)
+    awslambda.create_alias(FunctionName=PROD_FUNCTION, Name="snapstart", FunctionVersion=version)
+    folder = tmp_path_factory.mktemp("earlier-snapstart")
+    point_api_at(aws, api_id, f"{function_arn}:snapstart", folder, Qualifier="snapstart")
+    env = {**prod[4], "SNAP_START": "on"}
+    result = run_script("update_lambdas.sh", "--code-from", "dev", env=env)
+    return result, api_id, function_arn, version
+
+
+def test_an_earlier_snap_start_deployment_moves_to_alias_live_and_says_so(
+    earlier_snapstart_shape, aws
+):
+    result, api_id, function_arn, version = earlier_snapstart_shape
+    assert (
+        f"REST API {PROD_FUNCTION} invoked alias snapstart; from now on it invokes alias live "
+        f"(version {version}, what clients get now)"
+    ) in result.stderr
+    assert "removing alias snapstart of watch-info-prod" in result.stderr
+    assert integration_uris(aws, api_id) == {
+        f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function_arn}:live/invocations"
+    }
+    awslambda = aws("lambda")
+    assert [a["Name"] for a in awslambda.list_aliases(FunctionName=PROD_FUNCTION)["Aliases"]] == [
+        LIVE
+    ]
+    # The configuration changed (SnapStart on): one new version, gated, then released.
+    released = alias(aws, PROD_FUNCTION)
+    assert int(released["FunctionVersion"]) == int(version) + 1
+    assert released["Description"].endswith(f" previous={version}")
+    policy = json.loads(awslambda.get_policy(FunctionName=PROD_FUNCTION, Qualifier=LIVE)["Policy"])
+    assert [statement["Sid"] for statement in policy["Statement"]] == ["api-gateway-invoke"]

@@ -242,7 +242,8 @@ rest_api_targets() {
     [[ -n "$api_id" ]] || return 0
     uris="$(aws_run "read the integrations of REST API $api_id" apigateway get-resources \
         --rest-api-id "$api_id" --embed methods \
-        --query 'items[].resourceMethods.*.methodIntegration.uri[]' --output text)" || exit 1
+        --query 'items[?resourceMethods].resourceMethods.values(@)[].methodIntegration.uri' \
+        --output text)" || exit 1
     for uri in $uris; do
         uri="${uri%/invocations}"
         uri="${uri##*:function:}"
@@ -264,7 +265,18 @@ move_clients_to_live_alias() {
     else
         version="$(publish_version)"
     fi
-    say "moving to the release alias: REST API $FUNCTION invokes $(tr '\n' ' ' <<<"$targets")- from now on it invokes alias $LIVE_ALIAS (version $version, what clients get now)"
+    say "moving to the release alias: REST API $FUNCTION invoked $(target_words "$targets"); from now on it invokes alias $LIVE_ALIAS (version $version, what clients get now)"
     point_live_alias "$version" none
     "$INFO_DIR/create_api_gateway.sh" >/dev/null
+}
+
+# target_words TARGETS: rest_api_targets' lines in words, on one line.
+target_words() {
+    local target words=()
+    while read -r target; do
+        [[ "$target" != function ]] || target="$FUNCTION itself (\$LATEST)"
+        words+=("$target")
+    done <<<"$1"
+    printf '%s' "${words[0]}"
+    (("${#words[@]}" == 1)) || printf ' and %s' "${words[@]:1}"
 }
