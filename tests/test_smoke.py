@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from conftest import HTTP_PASS, HTTP_USER, INFO_DIR
+from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, TABLE
 
 SMOKE_TEST = INFO_DIR / "smoke_test.py"
 
@@ -33,12 +33,23 @@ def test_smoke_test_passes_against_the_local_service(local_service):
     )
 
 
+def test_read_only_checks_pass_and_change_no_data(local_service, aws):
+    def table():
+        return aws("dynamodb").scan(TableName=TABLE, Select="COUNT")["Count"]
+
+    before = table()
+    result = smoke_test("--url", f"{local_service}/info/v2", "--read-only")
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
+    assert "PASS  POST a copy of the stored watch: 200 (idempotent)" in checks
+    assert not any("POST a new watch" in line for line in checks)
+    assert table() == before
+
+
 def test_smoke_test_fails_with_wrong_credentials(local_service):
     result = smoke_test("--url", f"{local_service}/info/v2", password="not-the-password")
     assert result.returncode == 1
-    assert (
-        "FAIL  GET a watch of watches.json: 200, the record: expected 200, got 401" in result.stdout
-    )
+    assert "FAIL  GET a stored watch: 200, the record: expected 200, got 401" in result.stdout
 
 
 def test_smoke_test_needs_credentials():
