@@ -358,20 +358,29 @@ def function_with_unicode_credentials(
     request, history, aws, aws_env, lambda_runtime_python, tmp_path_factory
 ):
     """The package with the environment the deploy scripts give it for credentials outside
-    ASCII (deploy_helpers.py function-configuration: HTTP_USER and the hash of HTTP_PASS);
-    yields (runner, (user, password))."""
+    ASCII (deploy_helpers.py zappa-settings, then function-configuration: HTTP_USER and the
+    hash of HTTP_PASS); yields (runner, (user, password))."""
     user, password = UTF8_CREDENTIALS if request.param == "beyond Latin-1" else LATIN1_CREDENTIALS
-    current = tmp_path_factory.mktemp("environment") / "variables.json"
+    folder = tmp_path_factory.mktemp("environment")
+    current, settings = folder / "variables.json", folder / "zappa_settings.json"
     current.write_text("null")  # what the AWS CLI prints for a function without variables
-    configuration = subprocess.run(
-        [sys.executable, str(REPO / "info-v2" / "lib" / "deploy_helpers.py")]
-        + ["function-configuration", FUNCTION, f"arn:aws:iam::{ACCOUNT}:role/{ROLE}", str(current)],
-        env={**aws_env, "DYNAMODB_TABLE": TABLE, "HTTP_USER": user, "HTTP_PASS": password},
-        capture_output=True,
-        text=True,
-        check=True,
+    env = {**aws_env, "DYNAMODB_TABLE": TABLE, "HTTP_USER": user, "HTTP_PASS": password}
+
+    def deploy_helper(*args, python=sys.executable):
+        command = [str(python), str(REPO / "info-v2" / "lib" / "deploy_helpers.py"), *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+
+    # zappa-settings reads the packaging virtualenv, as lambda_common.sh runs it.
+    requirements = str(REPO / "info-v2" / "requirements.txt")
+    packaging_python = REPO / ".venv-lambda" / "bin" / "python"
+    settings.write_text(
+        deploy_helper("zappa-settings", "dev", "off", requirements, python=packaging_python)
     )
-    variables = json.loads(configuration.stdout)["Environment"]["Variables"]
+    role = f"arn:aws:iam::{ACCOUNT}:role/{ROLE}"
+    configuration = deploy_helper(
+        "function-configuration", FUNCTION, role, str(current), str(settings), "dev"
+    )
+    variables = json.loads(configuration)["Environment"]["Variables"]
     assert password not in json.dumps(variables, ensure_ascii=False)
     env = {**emulator_env(aws_env["AWS_ENDPOINT_URL"]), **variables}
     with LambdaRunner(aws, FUNCTION, env, python=lambda_runtime_python) as runner:
