@@ -63,7 +63,7 @@ invoked_arn() {
     aws_lookup "read alias $LIVE_ALIAS of $FUNCTION" lambda get-alias --function-name "$FUNCTION" \
         --name "$LIVE_ALIAS" --query AliasArn --output text && return
     (($? == 1)) || exit 1
-    die "Lambda function '$FUNCTION' or its alias '$LIVE_ALIAS' not found in $AWS_REGION. Run create_lambdas.sh first."
+    die "Lambda function '$FUNCTION' or its alias '$LIVE_ALIAS' not found in $AWS_REGION. Run create_lambdas.sh first (for a function deployed by earlier scripts: update_lambdas.sh, which moves it to alias $LIVE_ALIAS)."
 }
 
 # existing_api_id: the id of the REST API named $FUNCTION, empty when there is none.

@@ -276,7 +276,10 @@ def test_sku_that_needs_url_encoding_round_trips(gateway):
 def test_the_function_holds_cors_origins_and_answers_preflights(gateway, aws, cross_origin_page):
     gateway, base_url = gateway
     origin, _ = cross_origin_page
-    configuration = aws("lambda").get_function_configuration(FunctionName=FUNCTION)
+    # The version clients get (alias live) holds it.
+    configuration = aws("lambda").get_function_configuration(
+        FunctionName=FUNCTION, Qualifier="live"
+    )
     assert configuration["Environment"]["Variables"]["CORS_ORIGINS"] == origin
     calls = len(gateway.invocations)
     response = preflight(f"{base_url}/watch/CAL5185B", origin, "GET", "authorization")

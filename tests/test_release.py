@@ -479,3 +479,21 @@ def test_an_earlier_snap_start_deployment_moves_to_alias_live_and_says_so(
     assert released["Description"].endswith(f" previous={version}")
     policy = json.loads(awslambda.get_policy(FunctionName=PROD_FUNCTION, Qualifier=LIVE)["Policy"])
     assert [statement["Sid"] for statement in policy["Statement"]] == ["api-gateway-invoke"]
+
+
+def test_cors_origins_travels_with_the_version_and_leaves_with_it(
+    prod, earlier_snapstart_shape, aws
+):
+    env = {**prod[4], "SNAP_START": "on"}
+
+    def released_variables():
+        configuration = aws("lambda").get_function_configuration(
+            FunctionName=PROD_FUNCTION, Qualifier=LIVE
+        )
+        return configuration["Environment"]["Variables"]
+
+    origin = "https://app.example.test"
+    run_script("update_lambdas.sh", "--code-from", "dev", env={**env, "CORS_ORIGINS": origin})
+    assert released_variables()["CORS_ORIGINS"] == origin
+    run_script("update_lambdas.sh", "--code-from", "dev", env=env)
+    assert "CORS_ORIGINS" not in released_variables()
