@@ -11,6 +11,7 @@ import subprocess
 import pytest
 from conftest import REPO, run_script
 from test_lambda import one_line_error
+from test_loader import make_table
 
 TABLE = "protected-watches"
 
@@ -58,13 +59,7 @@ def test_a_new_table_has_point_in_time_recovery_and_deletion_protection(initiali
 
 
 def test_an_existing_unprotected_table_is_protected_and_it_says_so(aws, aws_env, watches_file):
-    table = "older-watches"
-    aws("dynamodb").create_table(
-        TableName=table,
-        AttributeDefinitions=[{"AttributeName": "sku", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "sku", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = make_table(aws, "older-watches")  # as an earlier initialize_dynamodb.sh made it
     assert protection(aws, table) == (False, "DISABLED")
     result = run_script(
         "initialize_dynamodb.sh", "--table", table, "--file", str(watches_file), env=aws_env
