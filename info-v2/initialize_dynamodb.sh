@@ -106,6 +106,8 @@ protect_table() {
     fi
     deletion="$(aws_run "read table '$DYNAMODB_TABLE'" dynamodb describe-table \
         --table-name "$DYNAMODB_TABLE" --query Table.DeletionProtectionEnabled --output text)"
+    # DynamoDB always says True or False; a local one without the feature says nothing.
+    [[ "$deletion" == True || "$deletion" == False ]] || no_protection "deletion protection"
     if [[ "$deletion" != True ]]; then
         say "turning on deletion protection of table $DYNAMODB_TABLE"
         aws_run "turn on deletion protection of table '$DYNAMODB_TABLE'" dynamodb update-table \

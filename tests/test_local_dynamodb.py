@@ -114,7 +114,15 @@ def test_initialize_dynamodb_names_the_real_cause(
 
 def test_initialize_dynamodb_works_without_sts(aws_env, dynalite_command):
     with dynalite(dynalite_command) as endpoint:
-        result = run_script("initialize_dynamodb.sh", env={**aws_env, "AWS_ENDPOINT_URL": endpoint})
+        env = {**aws_env, "AWS_ENDPOINT_URL": endpoint}
+        # A local DynamoDB has no deletion protection: the table can only be a throwaway one.
+        refused = run_script("initialize_dynamodb.sh", env=env, check=False)
+        result = run_script("initialize_dynamodb.sh", env={**env, "TABLE_PROTECTION": "off"})
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"initialize_dynamodb.sh: error: the DynamoDB at {endpoint} has no deletion protection "
+        "for table 'project1' (a local DynamoDB?); for a throwaway table, set TABLE_PROTECTION=off"
+    )
     assert "read 4000, written 3990, skipped 10" in result.stdout + result.stderr
 
 
