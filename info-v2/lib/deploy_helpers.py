@@ -37,6 +37,8 @@ ZAPPA_SETTINGS = LIB_DIR.parent / "zappa_settings.json"
 EXECUTION_POLICY = LIB_DIR / "execution_policy.json"
 # The function's environment variables that the scripts set from their own environment.
 FUNCTION_VARIABLES = ("DYNAMODB_TABLE", "HTTP_USER")
+# Werkzeug's default: scrypt, N = 32768 (32 MiB).
+PASSWORD_HASH_METHOD = "scrypt:32768:8:1"
 
 
 def known_region(region):
@@ -220,12 +222,12 @@ def function_configuration(function, role_arn, current_file):
     variables with FUNCTION_VARIABLES taken from this environment, CORS_ORIGINS (removed
     when unset or empty: CORS off), and HTTP_PASS_HASH.
 
-    HTTP_PASS_HASH is a salted scrypt hash of HTTP_PASS (Werkzeug's generate_password_hash):
-    reading the function's configuration does not reveal the password. A hash that already
-    verifies HTTP_PASS is kept, so a rerun without a new password changes nothing; an
-    HTTP_PASS left by an older deployment is removed.
+    HTTP_PASS_HASH is password_hash(HTTP_PASS): reading the function's configuration does
+    not reveal the password. A hash with today's parameters that already verifies HTTP_PASS
+    is kept, so a rerun without a new password changes nothing; an HTTP_PASS left by an
+    older deployment is removed.
     """
-    from werkzeug.security import check_password_hash, generate_password_hash
+    from werkzeug.security import check_password_hash
 
     variables = json.loads(Path(current_file).read_text(encoding="utf-8")) or {}
     variables.update({name: os.environ[name] for name in FUNCTION_VARIABLES})
@@ -234,10 +236,20 @@ def function_configuration(function, role_arn, current_file):
         variables["CORS_ORIGINS"] = os.environ["CORS_ORIGINS"]
     variables.pop("HTTP_PASS", None)
     password = os.environ["HTTP_PASS"]
-    if not check_password_hash(variables.get("HTTP_PASS_HASH", ""), password):
-        variables["HTTP_PASS_HASH"] = generate_password_hash(password)
+    current = variables.get("HTTP_PASS_HASH", "")
+    if not (
+        current.startswith(PASSWORD_HASH_METHOD + "$") and check_password_hash(current, password)
+    ):
+        variables["HTTP_PASS_HASH"] = password_hash(password)
     request = {"FunctionName": function, "Role": role_arn, "Environment": {"Variables": variables}}
     print(json.dumps(request))
+
+
+def password_hash(password):
+    """The salted hash of PASSWORD that the function holds as HTTP_PASS_HASH."""
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(password, PASSWORD_HASH_METHOD)
 
 
 def import_result():
