@@ -16,7 +16,7 @@ POLICY_NAME="watch-info-least-privilege"
 # What the function needs of info-v2/: the app's modules and the spec. build_package stages
 # exactly these (beside the dependencies of requirements.txt: deploy_helpers.py
 # finish-package), so nothing else of the repository can ship.
-APP_FILES=(server.py http_guards.py request_log.py cors.py basic_auth.py info_openapi_v2.yaml)
+APP_FILES=(server.py http_guards.py request_log.py cors.py basic_auth.py lambda_adapter.py info_openapi_v2.yaml)
 
 # lambda_setup: the checks both scripts run before touching anything.
 lambda_setup() {
