@@ -28,6 +28,7 @@ from conftest import (
     WATCHES,
     run_script,
 )
+from deploy_helpers import PASSWORD_HASH_METHOD
 from lambda_runtime import LambdaRunner, emulator_env, function_code
 from local_gateway import basic_auth, custom_domain_event, proxy_event
 from soak import soak
@@ -167,6 +168,7 @@ def history(aws_env, aws, tmp_path_factory):
     refused("update before create", "update_lambdas.sh", aws_env)
     without_pass = {k: v for k, v in aws_env.items() if k != "HTTP_PASS"}
     refused("no HTTP_PASS", "create_lambdas.sh", without_pass)
+    refused("short HTTP_PASS", "create_lambdas.sh", {**aws_env, "HTTP_PASS": "19-characters-long."})
     nowhere = {**aws_env, "AWS_REGION": "xx-nowhere-1", "AWS_DEFAULT_REGION": "xx-nowhere-1"}
     refused("unknown region", "create_lambdas.sh", nowhere)
     no_credentials = {
@@ -208,6 +210,7 @@ def function(history, aws, aws_env, lambda_runtime_python):
         ("missing table", "create_lambdas.sh", "Run initialize_dynamodb.sh first"),
         ("update before create", "update_lambdas.sh", "Run create_lambdas.sh first"),
         ("no HTTP_PASS", "create_lambdas.sh", "HTTP_USER and HTTP_PASS must be set"),
+        ("short HTTP_PASS", "create_lambdas.sh", "HTTP_PASS has 19 characters"),
         ("unknown region", "create_lambdas.sh", "unknown AWS region 'xx-nowhere-1'"),
         ("no credentials", "create_lambdas.sh", "no usable AWS credentials"),
         ("no aws", "create_lambdas.sh", "'aws' was not found on PATH"),
@@ -244,6 +247,7 @@ def test_function_configuration(history, aws):
         "HTTP_PASS_HASH": variables["HTTP_PASS_HASH"],
     }
     # The function holds a salted hash that verifies the password, never the password.
+    assert variables["HTTP_PASS_HASH"].startswith(PASSWORD_HASH_METHOD + "$")
     assert check_password_hash(variables["HTTP_PASS_HASH"], HTTP_PASS)
     assert HTTP_PASS not in json.dumps(variables)
     assert config["Role"] == aws("iam").get_role(RoleName=ROLE)["Role"]["Arn"]
