@@ -2,9 +2,11 @@
 
 What it does, in one run:
 1. builds three packages the same way as create_lambdas.sh (package()): `zappa package` of a
-   staged folder from a packaging virtualenv with the service's zappa_settings.json (only
-   project_name and app_function change), then deploy_helpers.py finish-package (bytecode):
-   - service: info-v2, from .venv-lambda: the package create_lambdas.sh uploads;
+   folder holding the app's files, from a packaging virtualenv, with the service's Zappa
+   settings (only project_name and app_function change), then deploy_helpers.py
+   finish-package (what the function needs, bytecode):
+   - service: info-v2's APP_FILES (lambda_common.sh) from .venv-lambda: the package
+     create_lambdas.sh uploads;
    - connexion: bench/connexion_baseline (the same spec and operations in a minimal
      Connexion app, as any team would deploy it with Zappa), from .venv-lambda;
    - flask: bench/flask_baseline (the GET route hand-written in plain Flask, no Connexion),
@@ -86,42 +88,59 @@ WARM_INSTRUCTION_GETS = 50
 
 @dataclass
 class Package:
-    """What a package is made of: the folders or files staged into it, the virtualenv Zappa
-    packages from (and its requirements), and the app Zappa calls."""
+    """What a package is made of: the files staged for Zappa (app_files), the virtualenv it
+    packages from (made from venv_requirements), the distributions the function needs
+    (requirements, as finish-package reads them) and the app Zappa calls."""
 
     name: str
-    sources: list
+    app_files: list
     venv: Path
+    venv_requirements: Path
     requirements: Path
     app_function: str
 
 
+def service_app_files():
+    """The files create_lambdas.sh stages for the package (lambda_common.sh's APP_FILES)."""
+    command = (
+        "source info-v2/lib/common.sh && source info-v2/lib/lambda_common.sh "
+        '&& printf "%s\\n" "${APP_FILES[@]}"'
+    )
+    listed = subprocess.run(["bash", "-c", command], cwd=REPO, check=True, capture_output=True)
+    return [INFO_DIR / name for name in listed.stdout.decode().split()]
+
+
+ZAPPA_REQUIREMENTS = INFO_DIR / "lib" / "requirements-zappa.txt"
 SERVICE = Package(
     "service",
-    [INFO_DIR],
+    service_app_files(),
     LAMBDA_VENV,
-    INFO_DIR / "lib" / "requirements-zappa.txt",
+    ZAPPA_REQUIREMENTS,
+    INFO_DIR / "requirements.txt",
     "server.lambda_app",
 )
 CONNEXION = Package(
     "connexion",
-    [BENCH / "connexion_baseline"],
+    [BENCH / "connexion_baseline" / name for name in ("server.py", "info_openapi_v2.yaml")],
     LAMBDA_VENV,
-    INFO_DIR / "lib" / "requirements-zappa.txt",
+    ZAPPA_REQUIREMENTS,
+    INFO_DIR / "requirements.txt",
     "server.app",
 )
 FLASK = Package(
     "flask",
-    [BENCH / "flask_baseline"],
+    [BENCH / "flask_baseline" / "app.py"],
     REPO / ".venv-bench-flask",
+    BENCH / "flask_baseline" / "requirements.txt",
     BENCH / "flask_baseline" / "requirements.txt",
     "app.app",
 )
 LEAVE_ONE_OUT = Package(
     "leave-one-out",
-    [INFO_DIR, BENCH / "leave_one_out.py"],
+    [*SERVICE.app_files, BENCH / "leave_one_out.py"],
     LAMBDA_VENV,
-    INFO_DIR / "lib" / "requirements-zappa.txt",
+    ZAPPA_REQUIREMENTS,
+    INFO_DIR / "requirements.txt",
     "leave_one_out.lambda_app",
 )
 # What --additions leaves out, one at a time: a module whose middlewares the app adds, the
@@ -139,31 +158,41 @@ def ensure_venv(venv, requirements):
     subprocess.run(["bash", "-c", command, "-", str(venv), str(requirements)], cwd=REPO, check=True)
 
 
-def package(spec, stage):
-    """build/bench/NAME.zip as create_lambdas.sh builds its package: `zappa package` of a
-    folder holding the package's sources, with the stage's settings, then the bytecode."""
-    ensure_venv(spec.venv, spec.requirements)
+def package(spec):
+    """build/bench/NAME.zip as create_lambdas.sh's build_package makes the function's package:
+    `zappa package` of a folder holding the app's files, with the stage's settings as
+    deploy_helpers.py gives them to Zappa, then deploy_helpers.py finish-package (what the
+    function needs, bytecode)."""
+    ensure_venv(spec.venv, spec.venv_requirements)
     staged = OUT_DIR / spec.name
     shutil.rmtree(staged, ignore_errors=True)
-    for source in spec.sources:
-        if source.is_dir():
-            shutil.copytree(source, staged, dirs_exist_ok=True)
-        else:
-            shutil.copy(source, staged)
-    settings = {**stage, "project_name": f"bench-{spec.name}", "app_function": spec.app_function}
-    settings_file = OUT_DIR / f"{spec.name}-settings.json"
-    settings_file.write_text(json.dumps({STAGE: settings}))
-    output = OUT_DIR / f"{spec.name}.zip"
+    staged.mkdir(parents=True)
+    for file in spec.app_files:
+        shutil.copy(file, staged / file.name)
+    helpers = [spec.venv / "bin" / "python", INFO_DIR / "lib" / "deploy_helpers.py"]
     env = {
         **os.environ,
         "VIRTUAL_ENV": str(spec.venv),
         "PATH": f"{spec.venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "AWS_DEFAULT_REGION": "us-east-1",
+        "DYNAMODB_TABLE": TABLE,
     }
+    zappa_settings = subprocess.run(
+        [*helpers, "zappa-settings", STAGE, "off", spec.requirements],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    settings = json.loads(zappa_settings.stdout)
+    settings[STAGE].update(project_name=f"bench-{spec.name}", app_function=spec.app_function)
+    settings_file = OUT_DIR / f"{spec.name}-settings.json"
+    settings_file.write_text(json.dumps(settings))
+    output = OUT_DIR / f"{spec.name}.zip"
     zappa = [spec.venv / "bin" / "zappa", "package", STAGE, "-s", settings_file, "-o", output]
     subprocess.run(zappa, cwd=staged, env=env, check=True, capture_output=True)
-    finish = [spec.venv / "bin" / "python", INFO_DIR / "lib" / "deploy_helpers.py"]
-    subprocess.run([*finish, "finish-package", output], check=True)
+    app_files = [file.name for file in spec.app_files]
+    finish = [*helpers, "finish-package", output, spec.requirements, *app_files]
+    subprocess.run(finish, check=True)
     return output
 
 
@@ -439,7 +468,7 @@ def main():
     stage = json.loads((INFO_DIR / "zappa_settings.json").read_text())[STAGE]
     specs = [LEAVE_ONE_OUT] if args.additions else [SERVICE, CONNEXION, FLASK]
     print(f"building {len(specs)} packages for {stage['runtime']} ...", file=sys.stderr)
-    packages = {spec.name: package(spec, stage) for spec in specs}
+    packages = {spec.name: package(spec) for spec in specs}
     print(f"runtime {stage['runtime']}; load average at the start: {load_average()}")
     server, url, table = start_emulator_with_table()
     try:

@@ -87,7 +87,7 @@ def main():
 
     stage = json.loads((INFO_DIR / "zappa_settings.json").read_text())[STAGE]
     print(f"building the service's package for {stage['runtime']} ...", file=sys.stderr)
-    service_package = package(SERVICE, stage)
+    service_package = package(SERVICE)
     print(f"{args.requests} requests, a reading every {args.window}")
     print(f"load average at the start: {load_average()}")
     server, url, _ = start_emulator_with_table()
