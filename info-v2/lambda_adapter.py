@@ -3,15 +3,14 @@
     lambda_app = lambda_adapter(app, "/info/v2")   # server.py; Zappa calls server.lambda_app
 
 Zappa 0.63's ASGI handler (zappa/asgi.py) turns each API Gateway event into one ASGI call.
-The adapter adds what that call lacks:
+The adapter adds what that call lacks (the body's length is http_guards.WholeBody's, which
+serves uvicorn's chunked bodies too):
 - the base path in `path`. API Gateway sends `/watch/X` through the stage URL (Zappa puts
   the stage in root_path) and `/info/v2/watch/X` through a custom domain whose base path
   mapping is info/v2. Both become `/info/v2/watch/X`, the app's route as under uvicorn,
   with an empty root_path, so that Starlette's router strips nothing. (Zappa's own
   `base_path` setting would add it too, but `zappa update` fails with it when
   apigateway_enabled is false.)
-- the Content-Length of the body (without it Connexion finds no body to validate). Zappa
-  hands over the whole body in one message.
 - one event loop for the container's life (OneLoopPerContainer), where Zappa makes a new
   one for every request.
 """
@@ -48,27 +47,9 @@ def lambda_adapter(app, base_path):
         if not isinstance(asyncio.get_event_loop_policy(), OneLoopPerContainer):
             # The loop Zappa made for the container's first request serves every later one.
             asyncio.set_event_loop_policy(OneLoopPerContainer(asyncio.get_running_loop()))
-        message = await receive()
-        length = str(len(message.get("body", b""))).encode()
-        headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
         path = scope["path"]
         if not path.startswith(base_path + "/"):
             path = base_path + path
-        scope = {
-            **scope,
-            "headers": [*headers, (b"content-length", length)],
-            "path": path,
-            "root_path": "",
-        }
-        replayed = False
-
-        async def receive_once_more():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return message
-
-        await app(scope, receive_once_more, send)
+        await app({**scope, "path": path, "root_path": ""}, receive, send)
 
     return lambda_app

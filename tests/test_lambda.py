@@ -331,6 +331,22 @@ def test_post_then_get(function, shape):
     assert watch_body(response) == NEW_WATCH
 
 
+@pytest.mark.parametrize("framing", ["no length", "chunked", "stated length"])
+def test_a_posted_body_is_read_however_the_event_frames_it(function, framing):
+    """The event holds the whole body; its headers may state its length, call it chunked (a
+    client that streamed it) or say nothing. The app must see the body in each case
+    (http_guards.WholeBody gives it its length; without one Connexion finds no body)."""
+    watch = {**NEW_WATCH, "sku": f"TEST-LAMBDA.{framing.replace(' ', '-').upper()}"}
+    headers = {
+        "no length": {},
+        "chunked": {"Transfer-Encoding": "chunked"},
+        "stated length": {"Content-Length": str(len(json.dumps(watch).encode()))},
+    }[framing]
+    response = function.invoke(event("POST", "/watch", {**AUTH, **headers}, watch))
+    assert response["statusCode"] == 200, response
+    assert watch_body(response) == watch
+
+
 @pytest.mark.parametrize(
     "body",
     [
