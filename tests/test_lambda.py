@@ -7,6 +7,7 @@ interpreter (tools/lambda_runtime.py) with API Gateway proxy events; then update
 twice, must upload new code that still answers, and create_lambdas.sh again must not.
 """
 
+import ast
 import base64
 import io
 import json
@@ -284,6 +285,24 @@ def test_role_has_least_privilege(history, aws):
     }
 
 
+def imported_app_modules(module):
+    """MODULE and the modules of info-v2/ it imports, directly or not (read from the source,
+    not from lambda_common.sh's list, which this checks)."""
+    source = (REPO / "info-v2" / f"{module}.py").read_text(encoding="utf-8")
+    found = {module}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            if name not in found and (REPO / "info-v2" / f"{name}.py").exists():
+                found |= imported_app_modules(name)
+    return found
+
+
 def test_package_holds_the_app_and_runtime_dependencies_only(function, aws):
     location = aws("lambda").get_function(FunctionName=FUNCTION)["Code"]["Location"]
     code = function_code(aws, location)
@@ -291,8 +310,13 @@ def test_package_holds_the_app_and_runtime_dependencies_only(function, aws):
     with zipfile.ZipFile(io.BytesIO(code)) as package:
         names = set(package.namelist())
         spec = package.read("info_openapi_v2.yaml")
-    assert {"server.py", "handler.py", "info_openapi_v2.yaml"} <= names
-    assert f"__pycache__/server.{BYTECODE_TAG}.pyc" in names
+    assert {"handler.py", "info_openapi_v2.yaml"} <= names
+    # Every module of info-v2/ that server.py imports, each with its bytecode, and no other.
+    app_modules = {name for name in names if "/" not in name and name.endswith(".py")}
+    app_modules &= {path.name for path in (REPO / "info-v2").glob("*.py")}
+    assert app_modules == {f"{module}.py" for module in imported_app_modules("server")}
+    for module in app_modules:
+        assert f"__pycache__/{module.removesuffix('.py')}.{BYTECODE_TAG}.pyc" in names
     assert spec == (REPO / "info_openapi_v2.yaml").read_bytes()
     top_level = {name.split("/")[0].split("-")[0].removesuffix(".py").lower() for name in names}
     assert top_level & TOOLS == set()
