@@ -143,9 +143,10 @@ LEAVE_ONE_OUT = Package(
     INFO_DIR / "requirements.txt",
     "leave_one_out.lambda_app",
 )
-# What --additions leaves out, one at a time: a module whose middlewares the app adds, the
-# password hash (the plain HTTP_PASS instead) or lambda_app (Zappa calls the app itself).
-ADDITIONS = ["http_guards", "request_log", "password hash", "lambda_app"]
+# What --additions leaves out, one at a time (leave_one_out.py): a module whose middlewares
+# the app adds, the UTF-8 basic-auth handler, the password hash (the plain HTTP_PASS instead)
+# or lambda_app (Zappa calls the app itself). CORS is off unless CORS_ORIGINS is set, as here.
+ADDITIONS = ["http_guards", "request_log", "basic_auth", "password hash", "lambda_app"]
 
 
 def ensure_venv(venv, requirements):

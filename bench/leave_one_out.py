@@ -6,6 +6,8 @@ leave out:
 - a module whose middlewares server.py adds (http_guards, request_log): they are taken out
   of Connexion's list of middlewares, from which it builds its stack at the first request
   (the module is still imported);
+- basic_auth: Connexion's own basic-auth handler (Latin-1 credentials) instead of
+  basic_auth.py's, which server.py takes from that module when it is imported;
 - lambda_app: Zappa calls the Connexion app itself (requests must then come through a
   custom domain, whose paths hold the base path the app routes);
 - anything else (the password hash, which bench_lambda.py leaves out by giving HTTP_PASS
@@ -14,9 +16,14 @@ leave out:
 
 import os
 
-import server
+import basic_auth
+from connexion.security import BasicSecurityHandler
 
 LEAVE_OUT = os.environ.get("LEAVE_OUT", "")
+if LEAVE_OUT == "basic_auth":
+    basic_auth.UTF8BasicSecurityHandler = BasicSecurityHandler
+
+import server  # noqa: E402  (after the handler's choice, which it imports)
 
 
 def module_of(middleware):
