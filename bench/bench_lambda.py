@@ -68,6 +68,8 @@ INFO_DIR = REPO / "info-v2"
 OUT_DIR = REPO / "build" / "bench"
 LAMBDA_VENV = REPO / ".venv-lambda"
 STAGE = "dev"
+# The Lambda runtime the function is deployed with (zappa_settings.json).
+RUNTIME = json.loads((INFO_DIR / "zappa_settings.json").read_text())[STAGE]["runtime"]
 TABLE = "bench-watches"
 USER, PASSWORD = "bench", "a-long-random-bench-password-4f9Tq2"
 WATCH = {
@@ -229,14 +231,14 @@ def deployed_credentials(name):
 class Function:
     """One unzipped package and the environment Lambda would give it (plus EXTRA_ENV)."""
 
-    def __init__(self, name, package_path, folder, endpoint_url, runtime, extra_env):
+    def __init__(self, name, package_path, folder, endpoint_url, extra_env):
         self.name = name
         self.size = package_path.stat().st_size
         self.task_root = folder / name
         if not self.task_root.exists():
             with zipfile.ZipFile(package_path) as archive:
                 archive.extractall(self.task_root)
-        configuration = {"FunctionName": f"bench-{name}", "Runtime": runtime}
+        configuration = {"FunctionName": f"bench-{name}", "Runtime": RUNTIME}
         self.env = {
             **lambda_variables(configuration, "us-east-1", self.task_root, RUNTIME_PYTHON),
             **emulator_env(endpoint_url),
@@ -466,19 +468,16 @@ def main():
     if (args.instructions or args.additions) and not shutil.which("valgrind"):
         sys.exit("--instructions and --additions need valgrind (apt-get install valgrind)")
 
-    stage = json.loads((INFO_DIR / "zappa_settings.json").read_text())[STAGE]
     specs = [LEAVE_ONE_OUT] if args.additions else [SERVICE, CONNEXION, FLASK]
-    print(f"building {len(specs)} packages for {stage['runtime']} ...", file=sys.stderr)
+    print(f"building {len(specs)} packages for {RUNTIME} ...", file=sys.stderr)
     packages = {spec.name: package(spec) for spec in specs}
-    print(f"runtime {stage['runtime']}; load average at the start: {load_average()}")
+    print(f"runtime {RUNTIME}; load average at the start: {load_average()}")
     server, url, table = start_emulator_with_table()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-lambda-") as folder:
 
             def function(name, extra_env):
-                return Function(
-                    name, packages[name], Path(folder), url, stage["runtime"], extra_env
-                )
+                return Function(name, packages[name], Path(folder), url, extra_env)
 
             if args.additions:
 

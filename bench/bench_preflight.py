@@ -91,7 +91,7 @@ def main():
     try:
         with tempfile.TemporaryDirectory() as folder:
             variables = {**deployed_credentials("service"), "CORS_ORIGINS": ORIGIN}
-            function = Function("service", args.package, Path(folder), url, "python3.13", variables)
+            function = Function("service", args.package, Path(folder), url, variables)
             worker = function.start()
             try:
                 measure(worker, BATCH * 2)  # warm-up, not counted

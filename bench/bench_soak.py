@@ -16,16 +16,14 @@ Usage: bench/run.sh bench_soak [--requests 50000] [--window 5000]
 """
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 from bench_lambda import (
-    INFO_DIR,
     PASSWORD,
+    RUNTIME,
     SERVICE,
-    STAGE,
     USER,
     WATCH,
     Function,
@@ -85,8 +83,7 @@ def main():
     if args.requests < 3 * args.window:
         parser.error("--requests must hold at least three windows")
 
-    stage = json.loads((INFO_DIR / "zappa_settings.json").read_text())[STAGE]
-    print(f"building the service's package for {stage['runtime']} ...", file=sys.stderr)
+    print(f"building the service's package for {RUNTIME} ...", file=sys.stderr)
     service_package = package(SERVICE)
     print(f"{args.requests} requests, a reading every {args.window}")
     print(f"load average at the start: {load_average()}")
@@ -94,9 +91,7 @@ def main():
     try:
         with tempfile.TemporaryDirectory(prefix="bench-soak-") as folder:
             credentials = deployed_credentials("service")
-            function = Function(
-                "service", service_package, Path(folder), url, stage["runtime"], credentials
-            )
+            function = Function("service", service_package, Path(folder), url, credentials)
             worker = function.start()
             try:
                 windows = soak(worker, WATCH, USER, PASSWORD, args.requests, args.window)
