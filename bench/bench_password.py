@@ -51,16 +51,19 @@ def measure(credentials):
     env = {
         **os.environ,
         "HTTP_USER": USER,
+        "DYNAMODB_TABLE": "bench-watches",  # server.py refuses to start without one
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         **credentials,
     }
     env.pop("HTTP_PASS" if "HTTP_PASS_HASH" in credentials else "HTTP_PASS_HASH", None)
-    output = subprocess.run(
-        [sys.executable, "-c", MEASURE], cwd=INFO_DIR, env=env, check=True, capture_output=True
-    ).stdout
-    return json.loads(output)
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE], cwd=INFO_DIR, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        sys.exit(f"the measuring interpreter failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout)
 
 
 def main():
