@@ -28,6 +28,7 @@ from bench_lambda import (
     USER,
     WATCH,
     Function,
+    deployed_credentials,
     process_cpu_seconds,
     start_emulator_with_table,
 )
@@ -89,8 +90,8 @@ def main():
     server, url, _ = start_emulator_with_table()
     try:
         with tempfile.TemporaryDirectory() as folder:
-            function = Function("service", args.package, Path(folder), url, "python3.13")
-            function.env["CORS_ORIGINS"] = ORIGIN
+            variables = {**deployed_credentials("service"), "CORS_ORIGINS": ORIGIN}
+            function = Function("service", args.package, Path(folder), url, variables)
             worker = function.start()
             try:
                 measure(worker, BATCH * 2)  # warm-up, not counted

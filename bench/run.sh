@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Usage: bench/run.sh NAME [ARGS...]
 #
-# Runs the benchmark bench/NAME.py (bench_loader, bench_lambda, bench_password) with the tools virtualenv,
-# which it prepares on first use, and with info-v2/, info-v2/lib/ and tools/ importable, as in the tests.
+# Runs the benchmark bench/NAME.py (bench_lambda, bench_soak, bench_loader, bench_password,
+# bench_preflight) with the tools virtualenv, which it prepares on first use, and with
+# info-v2/, info-v2/lib/ and tools/ importable, as in the tests.
 # Example: bench/run.sh bench_lambda --cold-runs 7
 set -euo pipefail
 # shellcheck source=../info-v2/lib/common.sh

@@ -1,12 +1,12 @@
 """Watch Info Service v2: the Connexion app behind both routes of info_openapi_v2.yaml.
 
 The same module runs on a laptop (`run.sh`, served by uvicorn) and on AWS Lambda
-(Zappa calls the ASGI callable `lambda_app`). Nothing here knows where it runs: the table
-name comes from DYNAMODB_TABLE, region, endpoint and AWS credentials from the
-standard AWS variables, and the basic-auth credentials from HTTP_USER and either
-HTTP_PASS_HASH (a Werkzeug scrypt hash of the password: what the deploy scripts give the
-Lambda function, which never holds the password itself) or HTTP_PASS (the plain password,
-for run.sh on a laptop).
+(Zappa calls the ASGI callable `lambda_app`: the app behind lambda_adapter.py). Nothing
+here knows where it runs: the table name comes from DYNAMODB_TABLE, region, endpoint and
+AWS credentials from the standard AWS variables, and the basic-auth credentials from
+HTTP_USER and either HTTP_PASS_HASH (a Werkzeug scrypt hash of the password: what the deploy
+scripts give the Lambda function, which never holds the password itself) or HTTP_PASS (the
+plain password, for run.sh on a laptop).
 """
 
 import hashlib
@@ -43,6 +43,7 @@ from http_guards import (
     TimeBudget,
     WholeBody,
 )
+from lambda_adapter import lambda_adapter
 from request_log import RequestLog
 from werkzeug.security import check_password_hash
 
@@ -159,7 +160,10 @@ def health():
     return {"status": "ok"}
 
 
-def unauthorized(request, error):
+# The error handlers are coroutines: Connexion runs a plain function in one of AnyIO's worker
+# threads, and AnyIO ends its workers with the task that runs the request, which on Lambda is
+# each request's own (Zappa runs each in run_until_complete): a thread per error answered.
+async def unauthorized(request, error):
     """Connexion's 401, plus the challenge that tells clients to send basic-auth credentials."""
     sent_credentials = request.headers.get("authorization", "").lower().startswith("basic ")
     return problem(
@@ -172,7 +176,7 @@ def unauthorized(request, error):
     )
 
 
-def database_unavailable(request, error):
+async def database_unavailable(request, error):
     """Turns DynamoDB outages and throttling into a 503 the client can act on."""
     if isinstance(error, ClientError):
         code = error.response["Error"]["Code"]
@@ -190,8 +194,8 @@ def database_unavailable(request, error):
     )
 
 
-# The spec parsed with libyaml: Connexion's own loading (Jinja, then pure-Python YAML) is
-# a tenth of every cold start.
+# The spec parsed with libyaml, not by Connexion's own loading (Jinja, then pure-Python YAML),
+# which is slower: every cold start parses it.
 # The Swagger UI wherever its bundle is installed (run.sh's .venv). The Lambda package leaves
 # the bundle out: the REST API routes only the spec's operations, so /ui/ never reaches it.
 SWAGGER_UI = SwaggerUIOptions(swagger_ui=importlib.util.find_spec("swagger_ui_bundle") is not None)
@@ -225,40 +229,5 @@ app.add_middleware(SpecRoutesOnly, position=MiddlewarePosition.BEFORE_SECURITY)
 
 # The spec's base path (/info/v2, from its servers URL): the app serves the API under it.
 BASE_PATH = app.middleware.apis[0].specification.base_path
-
-
-async def lambda_app(scope, receive, send):
-    """The app as Zappa's ASGI handler calls it on Lambda, with the two parts of the request
-    that Zappa 0.63 leaves out of its ASGI scope:
-    - the base path in path. API Gateway sends `/watch/X` through the stage URL (Zappa puts
-      the stage in root_path) and `/info/v2/watch/X` through a custom domain whose base path
-      mapping is info/v2. Both become `/info/v2/watch/X`, the app's route as under uvicorn,
-      with an empty root_path, so that Starlette's router strips nothing. (Zappa's own
-      `base_path` setting would add it too, but `zappa update` fails with it when
-      apigateway_enabled is false.)
-    - the Content-Length of the body (without it Connexion finds no body to validate).
-    Zappa hands over the whole body in one message."""
-    message = await receive()
-    length = str(len(message.get("body", b""))).encode()
-    headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
-    path = scope["path"]
-    # "/" is the health check: the REST API never routes it, a direct invocation does (the
-    # deploy scripts' release gate, smoke_test.py --invoke).
-    if path != "/" and not path.startswith(BASE_PATH + "/"):
-        path = BASE_PATH + path
-    scope = {
-        **scope,
-        "headers": [*headers, (b"content-length", length)],
-        "path": path,
-        "root_path": "",
-    }
-    replayed = False
-
-    async def receive_once_more():
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return message
-
-    await app(scope, receive_once_more, send)
+# What Zappa calls on Lambda (zappa_settings.json's app_function).
+lambda_app = lambda_adapter(app, BASE_PATH)

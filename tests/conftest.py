@@ -40,7 +40,7 @@ WATCHES = REPO / "watches.json"
 REGION = "us-east-1"
 TABLE = "project1"  # dev's table in zappa_settings.json
 HTTP_USER = "tester"
-HTTP_PASS = "s3cret-for-tests"
+HTTP_PASS = "s3cret-for-tests-Qm7vX2pL"  # the deploy scripts take 20 characters or more
 # Credentials as browsers and curl send them (UTF-8): one pair beyond Latin-1, one within it
 # (a legacy client can send that one as Latin-1 bytes).
 UTF8_CREDENTIALS = ("jürg", "pässwörd-✓ 秘密")

@@ -62,8 +62,9 @@ def test_rerun_keeps_the_hash_and_a_new_password_replaces_it(deployment, aws, aw
     before = password_hash()
     run_script("create_lambdas.sh", env=aws_env)
     assert password_hash() == before
-    run_script("create_lambdas.sh", env={**aws_env, "HTTP_PASS": "rotated-password"})
-    assert check_password_hash(password_hash(), "rotated-password")
+    rotated = "rotated-random-password-8Kd2"
+    run_script("create_lambdas.sh", env={**aws_env, "HTTP_PASS": rotated})
+    assert check_password_hash(password_hash(), rotated)
     assert not check_password_hash(password_hash(), HTTP_PASS)
     run_script("create_lambdas.sh", env=aws_env)
     assert check_password_hash(password_hash(), HTTP_PASS)

@@ -549,6 +549,23 @@ def test_concurrent_batches_store_every_item_once_and_retry_the_unprocessed(load
     assert loader.count_items(client, table, segments=4) == 1000
 
 
+def test_the_check_counts_a_table_of_several_pages_in_segments(loader, aws):
+    """A scan reads 1 MB a page: 1,200 items of 1 KB are two pages, and their count the same
+    whichever way the table is cut (moto answers a count in one page: tools/aws_emulator.py)."""
+    table = make_table(aws, "loader-count")
+    client = aws("dynamodb")
+    padding = {"padding": {"S": "x" * 1000}}
+    for start in range(0, 1200, 25):
+        requests = [
+            {"PutRequest": {"Item": {"sku": {"S": sku}, **padding}}}
+            for sku in skus(start, start + 25)
+        ]
+        assert not client.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems")
+    assert len(scan(aws, table)) == 1200
+    for segments in (1, 3):
+        assert loader.count_items(client, table, segments) == 1200
+
+
 def test_dynamodb_refusing_every_write_still_ends_with_the_summary(
     loader, aws, aws_env, monkeypatch, capsys, tmp_path
 ):

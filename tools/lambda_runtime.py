@@ -121,6 +121,11 @@ class Worker:
             self.close()
             raise
 
+    @property
+    def pid(self):
+        """The process id of the function's interpreter."""
+        return self.process.pid
+
     def invoke(self, event, request_id=None):
         """The handler's return value for EVENT; HandlerError when it raised. REQUEST_ID is
         the invocation's id (context.aws_request_id), a new one by default."""
@@ -229,6 +234,11 @@ class LambdaRunner:
     def invoke(self, event):
         """The handler's return value for EVENT (a dict); LambdaError when it raised."""
         return self._worker.invoke(event)
+
+    @property
+    def pid(self):
+        """The process id of the function's interpreter."""
+        return self._worker.pid
 
     def log(self):
         """What the function has written to its log (stdout and stderr) so far."""

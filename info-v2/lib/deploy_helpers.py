@@ -38,6 +38,11 @@ ZAPPA_SETTINGS = LIB_DIR.parent / "zappa_settings.json"
 EXECUTION_POLICY = LIB_DIR / "execution_policy.json"
 # The function's environment variables that the scripts set from their own environment.
 FUNCTION_VARIABLES = ("DYNAMODB_TABLE", "HTTP_USER")
+# Werkzeug's scrypt at a thirty-second of its default work (N = 1024, 1 MiB): the deploy
+# scripts take only long random passwords (lambda_common.sh), which no one guesses however
+# quickly each guess is checked, and the first request of every new container pays one check
+# (see bench/bench_password.py).
+PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
 
 
 def known_region(region):
@@ -85,7 +90,7 @@ def zappa_settings(stage, snap_start, requirements):
     variables.update({name: os.environ[name] for name in FUNCTION_VARIABLES})
     if os.environ.get("CORS_ORIGINS", "").strip():
         variables["CORS_ORIGINS"] = os.environ["CORS_ORIGINS"]
-    variables["HTTP_PASS_HASH"] = password_hash({})
+    variables["HTTP_PASS_HASH"] = password_hash(os.environ["HTTP_PASS"])
     if snap_start == "on":
         own["snap_start"] = "PublishedVersions"
         variables["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] = "true"
@@ -100,16 +105,17 @@ def zappa_settings(stage, snap_start, requirements):
     print(json.dumps(settings))
 
 
-def password_hash(variables):
-    """HTTP_PASS_HASH: a salted scrypt hash of HTTP_PASS (Werkzeug's generate_password_hash),
-    so that reading the function's configuration does not reveal the password. The one in
-    VARIABLES is kept when it verifies HTTP_PASS: a rerun without a new password changes
-    nothing, and Lambda then publishes no new version."""
+def password_hash(password, current=""):
+    """HTTP_PASS_HASH: a salted scrypt hash of PASSWORD (Werkzeug's generate_password_hash,
+    PASSWORD_HASH_METHOD), so that reading the function's configuration does not reveal the
+    password. CURRENT, the function's hash, is kept when it has today's parameters and verifies
+    PASSWORD: a rerun without a new password changes nothing, and Lambda publishes no new
+    version."""
     from werkzeug.security import check_password_hash, generate_password_hash
 
-    password = os.environ["HTTP_PASS"]
-    current = variables.get("HTTP_PASS_HASH", "")
-    return current if check_password_hash(current, password) else generate_password_hash(password)
+    if current.startswith(PASSWORD_HASH_METHOD + "$") and check_password_hash(current, password):
+        return current
+    return generate_password_hash(password, PASSWORD_HASH_METHOD)
 
 
 def execution_policy(region, account, table, function):
@@ -260,7 +266,9 @@ def function_configuration(function, role_arn, current_file, settings_file, stag
         if name not in ("HTTP_PASS", "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT", "CORS_ORIGINS")
     }
     variables.update(own["aws_environment_variables"])
-    variables["HTTP_PASS_HASH"] = password_hash(current)
+    variables["HTTP_PASS_HASH"] = password_hash(
+        os.environ["HTTP_PASS"], current.get("HTTP_PASS_HASH", "")
+    )
     settings = {**stage_settings(stage), **own}
     request = {
         "FunctionName": function,

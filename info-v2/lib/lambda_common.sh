@@ -7,7 +7,8 @@
 # Extra configuration (environment variables):
 #   HTTP_USER, HTTP_PASS   required: the basic-auth credentials the deployed function accepts;
 #                          the function gets HTTP_USER and a scrypt hash of HTTP_PASS, never
-#                          the password itself
+#                          the password itself; HTTP_PASS must be a random one of at least
+#                          MIN_PASSWORD_LENGTH characters
 #   CORS_ORIGINS           optional: the origins whose web pages may call the API (see
 #                          info-v2/cors.py); unset or empty, the function answers no CORS
 
@@ -17,12 +18,17 @@ POLICY_NAME="watch-info-least-privilege"
 # What the function needs of info-v2/: the app's modules and the spec. build_package stages
 # exactly these (beside the dependencies of requirements.txt: deploy_helpers.py
 # finish-package), so nothing else of the repository can ship.
-APP_FILES=(server.py http_guards.py request_log.py cors.py basic_auth.py info_openapi_v2.yaml)
+APP_FILES=(server.py http_guards.py request_log.py cors.py basic_auth.py lambda_adapter.py info_openapi_v2.yaml)
+# The function's hash of HTTP_PASS is quick to check (deploy_helpers.py PASSWORD_HASH_METHOD),
+# which keeps safe only a password nobody can guess: a long random one.
+MIN_PASSWORD_LENGTH=20
 
 # lambda_setup: the checks both scripts run before touching anything.
 lambda_setup() {
     [[ -n "${HTTP_USER:-}" && -n "${HTTP_PASS:-}" ]] ||
         die "HTTP_USER and HTTP_PASS must be set: they are the basic-auth credentials the deployed function will accept (no default is ever deployed)."
+    ((${#HTTP_PASS} >= MIN_PASSWORD_LENGTH)) ||
+        die "HTTP_PASS has ${#HTTP_PASS} characters: choose a random password of at least $MIN_PASSWORD_LENGTH (for example: openssl rand -base64 24)."
     require_http_user
     require_cors_origins
     aws_preflight

@@ -284,14 +284,10 @@ def make_client(workers=WORKERS):
     """A DynamoDB client for ``workers`` threads.
 
     Retries: standard mode retries throttling and transient errors with backoff and jitter.
-    parameter_validation=False: botocore would check each request against the API's shapes
-    (a third of its CPU per request), which serialize() and the table name rule already
-    guarantee; the CPU goes to the emulator instead when both share a machine.
     """
     config = Config(
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         max_pool_connections=workers,
-        parameter_validation=False,
     )
     return boto3.client("dynamodb", config=config)
 
@@ -404,24 +400,17 @@ def count_items(client, table, segments):
 
     A scan reads the table in 1 MB pages: a 4,000-item table is one request, and one read
     unit per 4 KB costs a small part of the write units of a load. Reading each written key
-    back would cost a read unit per item (over ten times the scan's for these 300-byte items,
-    and more of the emulator's CPU too); a count cannot tell our items from earlier ones, but
-    an item the load lost would show as a count below what it wrote.
-
-    The count is ScannedCount, the items the scan read, under a ScanFilter no item passes
-    (each has its key, sku): DynamoDB reads, charges and counts the same as without it, and
-    the local emulator (moto) no longer copies each item it counts, which cost it a third of
-    the CPU storing them had and, as it pages by what it copied, a time quadratic in the
-    table's size. (A FilterExpression would not do: moto applies it after the copy.)
+    back would cost a read unit per item (over ten times the scan's for these 300-byte items);
+    a count cannot tell our items from earlier ones, but an item the load lost would show as
+    a count below what it wrote.
     """
-    never = {"sku": {"ComparisonOperator": "NULL"}}  # the legacy filter; see above
 
     def count(segment):
         pages = client.get_paginator("scan").paginate(
-            TableName=table, Select="COUNT", ConsistentRead=True, ScanFilter=never,
+            TableName=table, Select="COUNT", ConsistentRead=True,
             Segment=segment, TotalSegments=segments,
         )  # fmt: skip
-        return sum(page["ScannedCount"] for page in pages)
+        return sum(page["Count"] for page in pages)
 
     with ThreadPoolExecutor(segments) as pool:
         return sum(pool.map(count, range(segments)))

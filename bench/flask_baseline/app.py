@@ -1,4 +1,4 @@
-"""Baseline of bench_lambda.py: the service's GET route hand-written in plain Flask.
+"""Second baseline of bench_lambda.py: the service's GET route hand-written in plain Flask.
 
 Same table, same boto3 settings, same basic-auth rule and the same JSON body as
 info-v2/server.py, without Connexion (no spec loading, no request validation) and without
