@@ -52,7 +52,19 @@ def refuse_constant(name):
     raise ValueError(f"{name} is not a JSON value")
 
 
-class WholeBody:
+class HttpMiddleware:
+    """An ASGI middleware that acts on HTTP requests (handle) and passes anything else on."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        await self.handle(scope, receive, send)
+
+
+class WholeBody(HttpMiddleware):
     """Reads the request body before the app runs, and hands it over whole, with its length.
 
     - Connexion sees a body only when the request declares its Content-Length. A chunked
@@ -67,12 +79,7 @@ class WholeBody:
     only counts, and answers text/plain; our errors are problem+json.)
     """
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+    async def handle(self, scope, receive, send):
         headers = MutableHeaders(scope=scope)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -129,7 +136,7 @@ def too_large():
     )
 
 
-class TimeBudget:
+class TimeBudget(HttpMiddleware):
     """Answers 503 with Retry-After when a request is not done within REQUEST_BUDGET_SECONDS.
 
     botocore's timeouts bound each DynamoDB call; this bounds the request, whatever number of
@@ -137,12 +144,7 @@ class TimeBudget:
     what a client's retry finds (the same watch: 200, idempotent).
     """
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+    async def handle(self, scope, receive, send):
         started = False
 
         async def send_and_note_start(message):
@@ -165,7 +167,7 @@ class TimeBudget:
             ) from None
 
 
-class MediaTypes:
+class MediaTypes(HttpMiddleware):
     """Compares media types case-insensitively and requires one for a body.
 
     Connexion validates a body only when the Content-Type spells a media type of the spec
@@ -174,12 +176,7 @@ class MediaTypes:
     refusing an unlabelled body when it is read make both read the same, validated body.
     """
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+    async def handle(self, scope, receive, send):
         headers = MutableHeaders(scope=scope)
         content_type = headers.get("content-type")
         if content_type:
@@ -198,7 +195,7 @@ class MediaTypes:
         await self.app(scope, receive_labelled, send)
 
 
-class SpecRoutesOnly:
+class SpecRoutesOnly(HttpMiddleware):
     """Paths the spec's router did not match are 404, not Flask's to guess.
 
     Flask has its own copy of the routes and matches more loosely (an encoded newline in the
@@ -206,29 +203,23 @@ class SpecRoutesOnly:
     unauthenticated and unvalidated. Only the health check lives outside the spec.
     """
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
+    async def handle(self, scope, receive, send):
         routing = scope.get("extensions", {}).get("connexion_routing", {})
-        if scope["type"] == "http" and not routing.get("operation_id") and scope["path"] != "/":
+        if not routing.get("operation_id") and scope["path"] != "/":
             raise ProblemException(
                 status=404, title="Not Found", detail="No operation of the API has this path."
             )
         await self.app(scope, receive, send)
 
 
-class RelativeRedirects:
+class RelativeRedirects(HttpMiddleware):
     """Redirect locations as absolute paths, never built from the client's Host header.
 
     Starlette's routers answer a trailing-slash variant with a redirect to
     http://<Host header>/...; the client's Host is not ours to repeat.
     """
 
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
+    async def handle(self, scope, receive, send):
         async def send_relative(message):
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)

@@ -37,42 +37,15 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "watches.json"
 BOM = "\ufeff"
 
 
-def vocabulary(**fields: str) -> dict[str, list[str]]:
-    """Spell each value list as one '|'-separated string to keep the tables short."""
-    return {field: values.split("|") for field, values in fields.items()}
-
-
-VALUES = vocabulary(
-    bracelet_material="Steel|Titanium|Ceramic|Rubber|Leather|Alligator leather|Fabric",
-    case_form="Round|Round|Round|Square|Cushion|Tonneau",
-    case_material="Steel|Steel|Titanium|Ceramic|18K Rose Gold|18K Yellow Gold|Carbon",
-    dial_color="Black|Blue|Silver|White|Anthracite|Green|Grey|Mother-of-pearl",
-    dial_material="Brass|Mother-of-pearl|Carbon|Ceramic|Opaline|Sapphire|Meteorite",
-)
-MOVEMENTS = vocabulary(
-    watch="Automatic|Quartz|Calibre 5|Calibre 7|Manual winding|Solar|Calibre Heuer 01",
-    chrono="Calibre 16|Calibre Heuer 02|Calibre 1887|Calibre 17|Quartz chronograph",
-)
+# The words records are made of; "values" and "movements" are the clean ones (a value
+# listed twice is drawn twice as often), "foreign" and "apostrophes" the irregular ones.
+VOCABULARY = json.loads(Path(__file__).with_name("watch_vocabulary.json").read_text("utf-8"))
+VALUES = VOCABULARY["values"]
+MOVEMENTS = VOCABULARY["movements"]
 OPTIONAL_FIELDS = [*VALUES, "movement"]  # movement depends on the type
-FOREIGN = vocabulary(
-    bracelet_material="Кожа|ラバー|Edelstahl|Cuir d'alligator",
-    case_form="Круглый|丸型|Carré",
-    case_material="ステンレス|Сталь|Edelstahl|Céramique|不锈钢",
-    dial_color="黑色|Синий|Nacré|Schwarz|Argenté",
-    dial_material="Nacré|白蝶貝|Perlmutt",
-    movement="自動巻き|Автоматический|Automatique|Quarz",
-)
-APOSTROPHES = vocabulary(
-    bracelet_material="Men's alligator strap|Women's satin strap",
-    case_form="Men's Round|Ladies' Cushion",
-    case_material="Men's steel|Women's ceramic",
-    dial_color="Tiger's eye|Hawk's eye",
-    dial_material="Tiger's eye|Hawk's eye",
-    movement="Men's automatic|Women's quartz",
-)
-PREFIXES = vocabulary(
-    watch="WAY|WAZ|WAR|WBP|WBN|WAF|ACBF|WBD", chrono="CAR|CBN|CAZ|CBK|CAV|CBG|CAW|CAL"
-)
+FOREIGN = VOCABULARY["foreign"]
+APOSTROPHES = VOCABULARY["apostrophes"]
+PREFIXES = VOCABULARY["sku_prefixes"]
 SUFFIX_LETTERS = ["BA", "FT", "FC", "BD", "EB", "BF", "FK", "CI"]
 # Irregularity applied to one optional value -> its weight in percent.
 FIELD_KINDS = {
