@@ -3,13 +3,13 @@
 import os
 
 import aws_emulator
+from lambda_runtime import emulator_env
 
 
 def start_emulator():
     """Starts the emulator and points this process's AWS calls at it; returns (server, url)."""
     server, url = aws_emulator.start()
     # Dummy credentials: nothing here may reach a real AWS account.
-    os.environ.update(AWS_ENDPOINT_URL=url, **aws_emulator.DUMMY_ENVIRONMENT)
+    os.environ.update(emulator_env(url))
     os.environ.pop("AWS_PROFILE", None)
-    os.environ.pop("AWS_SESSION_TOKEN", None)
     return server, url

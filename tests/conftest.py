@@ -27,7 +27,7 @@ import boto3
 import pytest
 import requests
 from aws_emulator import free_port
-from lambda_runtime import RUNTIME_PYTHON
+from lambda_runtime import DUMMY_CREDENTIAL, RUNTIME_PYTHON, emulator_env
 from local_gateway import LocalGateway
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -131,11 +131,7 @@ def aws_env(dynamodb_backend, request, tmp_path_factory):
         env = {
             **os.environ,
             "BUILD_DIR": str(tmp_path_factory.mktemp("build")),
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
+            **emulator_env(endpoint, REGION),
             "HTTP_USER": HTTP_USER,
             "HTTP_PASS": HTTP_PASS,
             # The AWS CLI and tools of the test virtualenv come first, as for a user who
@@ -144,17 +140,24 @@ def aws_env(dynamodb_backend, request, tmp_path_factory):
         }
         if dynamodb_backend == "dynalite":  # no point-in-time recovery there, as in DynamoDB Local
             env["TABLE_PROTECTION"] = "off"
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "DYNAMODB_TABLE", "STAGE"):
+        for name in ("AWS_PROFILE", "DYNAMODB_TABLE", "STAGE"):
             env.pop(name, None)
         yield env
+
+
+def emulator_session(region=REGION):
+    """A boto3 session with the emulator's dummy credentials."""
+    return boto3.session.Session(
+        aws_access_key_id=DUMMY_CREDENTIAL,
+        aws_secret_access_key=DUMMY_CREDENTIAL,
+        region_name=region,
+    )
 
 
 @pytest.fixture(scope="module")
 def aws(aws_env):
     """boto3 clients on the emulator, for reading back what the scripts created."""
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    )
+    session = emulator_session()
 
     def client(service, config=None):
         return session.client(service, endpoint_url=aws_env["AWS_ENDPOINT_URL"], config=config)

@@ -14,9 +14,8 @@ import signal
 import socket
 import subprocess
 
-import boto3
 import pytest
-from conftest import REPO, WATCHES, free_port
+from conftest import REPO, WATCHES, emulator_session, free_port
 from test_lambda_invoke import create_function
 
 EMULATOR = REPO / "tools" / "aws_emulator.sh"
@@ -51,9 +50,7 @@ def test_ctrl_c_ends_the_emulator_and_its_functions_containers(aws_env):
     )
     try:
         assert emulator.stdout.readline().startswith("AWS emulator running")
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        )
+        session = emulator_session()
 
         def aws(service):
             return session.client(service, endpoint_url=f"http://127.0.0.1:{port}")
@@ -148,13 +145,8 @@ def protected_table(aws, aws_env):
         "PAY_PER_REQUEST",
         "--deletion-protection-enabled",
     )
-    table = boto3.resource(
-        "dynamodb",
-        endpoint_url=aws_env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).Table(TABLE)
+    dynamodb = emulator_session().resource("dynamodb", endpoint_url=aws_env["AWS_ENDPOINT_URL"])
+    table = dynamodb.Table(TABLE)
     records = json.loads(WATCHES.read_text(encoding="utf-8"))[:500]
     with table.batch_writer(overwrite_by_pkeys=["sku"]) as batch:
         for record in records:

@@ -15,12 +15,11 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
-from conftest import LIB_DIR, WATCHES, run_script
+from conftest import LIB_DIR, WATCHES, emulator_session, run_script
 
 # Two independent DynamoDB implementations catch what one is lenient about.
 pytestmark = pytest.mark.both_dynamodbs
@@ -75,13 +74,8 @@ def scan(aws, table, region=None):
 
 def regional_client(aws, region, retries=None):
     endpoint = aws("dynamodb").meta.endpoint_url
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries=retries),
+    return emulator_session(region).client(
+        "dynamodb", endpoint_url=endpoint, config=Config(retries=retries)
     )
 
 

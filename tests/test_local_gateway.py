@@ -12,10 +12,9 @@ import io
 import json
 import zipfile
 
-import boto3
 import pytest
 import requests
-from conftest import free_port, local_gateway
+from conftest import emulator_session, free_port, local_gateway
 from gateway_document import gateway_responses
 
 FUNCTION = "gateway-probe"
@@ -321,14 +320,7 @@ def test_without_an_emulator_the_answer_is_problem_json():
     nowhere = f"http://127.0.0.1:{free_port()}"
 
     def unreachable(service, config=None):
-        return boto3.client(
-            service,
-            endpoint_url=nowhere,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=config,
-        )
+        return emulator_session().client(service, endpoint_url=nowhere, config=config)
 
     with local_gateway(unreachable, API) as (_, url):
         response = requests.get(f"{url}/test/probe/x", timeout=60)

@@ -47,6 +47,7 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, unquote
 
 import lambda_invoke
+from lambda_runtime import emulator_env
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -54,14 +55,6 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
-
-# Any value works with the emulator; these never match a real account.
-DUMMY_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
 
 
 def free_port():
@@ -654,7 +647,7 @@ def main():
     except OSError as error:
         reason = os.strerror(error.errno)
         sys.exit(f"aws_emulator.py: error: port {args.port}: {reason}; see --port")
-    variables = {"AWS_ENDPOINT_URL": url, **DUMMY_ENVIRONMENT}
+    variables = emulator_env(url)
     print("AWS emulator running; use it from another terminal with:")
     print("export " + " ".join(f"{name}={value}" for name, value in variables.items()))
     print("Press Ctrl-C to stop (everything it holds is lost).")

@@ -57,13 +57,17 @@ class HandlerError(LambdaError):
         self.error_message = error_message
 
 
+# Any value works with the emulator, and this one never matches a real account.
+DUMMY_CREDENTIAL = "testing"
+
+
 def emulator_env(endpoint_url, region="us-east-1"):
-    """extra_env for a function whose AWS calls go to the emulator, with dummy credentials."""
+    """The variables that point AWS calls at the emulator, with dummy credentials."""
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+        "AWS_SESSION_TOKEN": DUMMY_CREDENTIAL,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
     }
