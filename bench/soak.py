@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_gateway import basic_auth, proxy_event
+from local_gateway import proxy_event
+from smoke_test import basic_auth
 
 MISSING_SKU = "NO-SUCH-SKU"
 

@@ -181,8 +181,9 @@ def sample_watch(path=WATCHES):
     raise ValueError(f"{path} holds no record that can serve as a sample")
 
 
-def basic_auth(user, password):
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+def basic_auth(user, password, encoding="utf-8"):
+    """The value of an Authorization header for HTTP basic auth (RFC 7617: UTF-8)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode(encoding)).decode()
 
 
 class Client:

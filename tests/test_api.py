@@ -3,12 +3,12 @@
 import http.client
 import json
 import time
-from base64 import b64encode
 from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 from conftest import HTTP_PASS, HTTP_USER, WATCHES
+from smoke_test import basic_auth
 
 # Two independent DynamoDB implementations catch what one is lenient about.
 pytestmark = pytest.mark.both_dynamodbs
@@ -286,7 +286,7 @@ def test_a_huge_declared_body_is_refused_before_it_is_sent(api):
     url = urlsplit(api)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     connection.putrequest("POST", f"{url.path}/watch")
-    connection.putheader("Authorization", "Basic " + b64encode(":".join(AUTH).encode()).decode())
+    connection.putheader("Authorization", basic_auth(*AUTH))
     connection.putheader("Content-Type", "application/json")
     connection.putheader("Content-Length", str(100 * 1024 * 1024))
     connection.endheaders(b"[" * 1024)

@@ -7,7 +7,6 @@ malformed HTTP and to connections that send no request. The servers run with run
 protocol (conftest's serve).
 """
 
-import base64
 import json
 import socket
 import time
@@ -18,6 +17,7 @@ import pytest
 import requests
 from aws_emulator import faults
 from conftest import LATIN1_CREDENTIALS, OTHER_ORIGIN, UTF8_CREDENTIALS, preflight
+from smoke_test import basic_auth
 
 SKU = "CAL5185B"
 MAX_BODY_BYTES = 16 * 1024  # README: bodies over 16 KiB are refused
@@ -26,10 +26,6 @@ IDLE_SECONDS = 5  # README: a connection must send a request's head within 5 s
 # How long a test waits for the server's side of a timeout, far beyond the timeouts above.
 PATIENCE_SECONDS = 30
 EXPOSED = {"etag", "retry-after"}
-
-
-def basic_auth(user, password, encoding="utf-8"):
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode(encoding)).decode()
 
 
 def new_watch():

@@ -8,7 +8,6 @@ twice, must upload new code that still answers, and create_lambdas.sh again must
 """
 
 import ast
-import base64
 import io
 import json
 import os
@@ -31,7 +30,8 @@ from conftest import (
 )
 from deploy_helpers import PASSWORD_HASH_METHOD
 from lambda_runtime import LambdaRunner, emulator_env, function_code
-from local_gateway import basic_auth, custom_domain_event, proxy_event
+from local_gateway import custom_domain_event, proxy_event
+from smoke_test import basic_auth
 from soak import soak
 from werkzeug.security import check_password_hash
 
@@ -442,12 +442,10 @@ def test_the_package_takes_unicode_credentials_in_each_encoding_that_holds_them(
     checked = []
     for encoding in ("utf-8", "latin-1"):
         try:
-            token = base64.b64encode(f"{user}:{password}".encode(encoding)).decode()
+            authorization = basic_auth(user, password, encoding)
         except UnicodeEncodeError:
             continue  # a Latin-1 client cannot send these credentials at all
-        response = function.invoke(
-            event("GET", f"/watch/{sku}", {"Authorization": f"Basic {token}"})
-        )
+        response = function.invoke(event("GET", f"/watch/{sku}", {"Authorization": authorization}))
         assert response["statusCode"] == 200, (encoding, response)
         checked.append(encoding)
     assert "utf-8" in checked

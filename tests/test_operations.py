@@ -19,7 +19,8 @@ import aws_emulator
 import pytest
 import requests
 from conftest import HTTP_PASS, HTTP_USER, INFO_DIR, local_gateway, run_script
-from local_gateway import basic_auth, proxy_event
+from local_gateway import proxy_event
+from smoke_test import basic_auth
 from test_lambda import one_line_error
 
 FUNCTION = "watch-info-dev"

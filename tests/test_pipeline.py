@@ -34,7 +34,7 @@ from conftest import (
     preflight,
     run_script,
 )
-from local_gateway import basic_auth
+from smoke_test import basic_auth
 
 STAGE = "dev"
 FUNCTION = "watch-info-dev"
@@ -262,7 +262,7 @@ def test_sku_that_needs_url_encoding_round_trips(gateway):
     sku = f"RT {uuid.uuid4().hex[:6]} 100% a+b#c?d=e&f É-時"
     watch = {"sku": sku, "type": "chrono", "status": "old", "gender": "man", "year": 1969}
     send = smoke_test.http_sender(base_url)
-    client = smoke_test.Client(send, smoke_test.basic_auth(HTTP_USER, HTTP_PASS))
+    client = smoke_test.Client(send, basic_auth(HTTP_USER, HTTP_PASS))
     assert client.post(watch)[0] == 200
     status, _, body = client.get(sku)
     assert (status, json.loads(body)) == (200, watch)

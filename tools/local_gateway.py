@@ -113,11 +113,6 @@ def proxy_event(**fields):
     return event
 
 
-def basic_auth(user, password):
-    """The value of an Authorization header for HTTP basic auth."""
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
 def arn_like(pattern, value):
     """IAM's ArnLike: `*` matches any run of characters, `?` any one character."""
     regex = "".join({"*": ".*", "?": "."}.get(char, re.escape(char)) for char in pattern)
