@@ -8,7 +8,6 @@
 set -euo pipefail
 # shellcheck source=../info-v2/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
-handle_help "$@"
 (($# >= 1)) || die "name a benchmark: $(cd "$REPO_DIR/bench" && echo bench_*.py). See --help."
 benchmark="$REPO_DIR/bench/${1%.py}.py"
 [[ -f "$benchmark" ]] || die "no benchmark $benchmark"

@@ -34,23 +34,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/release.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/release.sh"
-handle_help "$@"
 
 THROTTLE_RATE_LIMIT="${THROTTLE_RATE_LIMIT:-50}"
 THROTTLE_BURST_LIMIT="${THROTTLE_BURST_LIMIT:-100}"
 
-parse_args() {
-    while (($# > 0)); do
-        case "$1" in
-        --spec)
-            [[ $# -ge 2 ]] || die "--spec needs a file name"
-            SPEC_FILE="$2"
-            shift 2
-            ;;
-        *) die "unknown argument '$1'; see --help" ;;
-        esac
-    done
-}
 
 # gateway_document ARGS...: the Python helper that validates and renders the spec; it prints
 # its own one-line error, so a failure only needs to stop the script.
@@ -173,7 +160,7 @@ remove_earlier_targets() {
 }
 
 main() {
-    parse_args "$@"
+    parse_options --spec=SPEC_FILE -- "$@"
     require_throttle_limits
     require_cors_origins
     ensure_tools_venv

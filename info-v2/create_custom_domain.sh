@@ -26,23 +26,14 @@
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-handle_help "$@"
 
 CERT_WAIT_SECONDS="${CERT_WAIT_SECONDS:-1800}"
 CERT_POLL_SECONDS="${CERT_POLL_SECONDS:-15}"
 DOMAIN=""
 
-parse_args() {
-    while (($# > 0)); do
-        case "$1" in
-        --domain)
-            [[ $# -ge 2 ]] || die "--domain needs a name, e.g. --domain api-watches.my-domain.ch"
-            DOMAIN="$(tr '[:upper:]' '[:lower:]' <<<"${2%.}")"
-            shift 2
-            ;;
-        *) die "unknown argument '$1'; see --help" ;;
-        esac
-    done
+# check_domain: DOMAIN (from --domain) in lower case without a final dot, and the settings.
+check_domain() {
+    DOMAIN="$(tr '[:upper:]' '[:lower:]' <<<"${DOMAIN%.}")"
     [[ -n "$DOMAIN" ]] || die "--domain NAME is required, e.g. --domain api-watches.my-domain.ch"
     [[ "$DOMAIN" =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$ ]] ||
         die "'$DOMAIN' is not a domain name such as api-watches.my-domain.ch"
@@ -176,7 +167,8 @@ rest_api_stage() {
 }
 
 main() {
-    parse_args "$@"
+    parse_options --domain=DOMAIN -- "$@"
+    check_domain
     aws_preflight
     deployment_names
     local api_id key arn domain_target target zone

@@ -54,7 +54,6 @@ remove_zappa_snapstart_alias() {
 }
 
 main() {
-    handle_help "$@"
     lambda_setup
     local version
     if function_exists "$FUNCTION"; then

@@ -28,23 +28,12 @@
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-handle_help "$@"
 
 DELETE_TABLE=false
 BACKUP_WAIT_SECONDS="${BACKUP_WAIT_SECONDS:-600}"
 DELETE_CERTIFICATE=false
 FAILED=0
 
-parse_args() {
-    while (($# > 0)); do
-        case "$1" in
-        --delete-table) DELETE_TABLE=true ;;
-        --delete-certificate) DELETE_CERTIFICATE=true ;;
-        *) die "unknown argument '$1'; see --help" ;;
-        esac
-        shift
-    done
-}
 
 # remove WHAT ARGS...: `aws ARGS`, a delete call; a part that does not exist counts as
 # removed, any other error is reported and the teardown goes on with the next part.
@@ -225,7 +214,7 @@ remove_local_files() {
 }
 
 main() {
-    parse_args "$@"
+    parse_options --delete-table=DELETE_TABLE=true --delete-certificate=DELETE_CERTIFICATE=true -- "$@"
     aws_preflight
     deployment_names
     say "removing stage $STAGE of the service from $AWS_REGION (account $ACCOUNT_ID)"

@@ -25,42 +25,12 @@
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-handle_help "$@"
 
 WATCHES_FILE="$REPO_DIR/watches.json"
 TABLE_PROTECTION="${TABLE_PROTECTION:-on}"
 # describe-table --query printing the key schema and the type of sku, "sku:HASH<TAB>S" for ours.
 KEY_QUERY="[join(' ', Table.KeySchema[].join(':', [AttributeName, KeyType])),
     Table.AttributeDefinitions[?AttributeName=='sku'].AttributeType | [0]]"
-
-# parse_options "$@": sets DYNAMODB_TABLE, AWS_REGION and WATCHES_FILE.
-parse_options() {
-    while (($#)); do
-        case "$1" in
-        --table | --region | --file)
-            (($# >= 2)) || die "option $1 needs a value. See --help."
-            set_option "$1" "$2"
-            shift 2
-            ;;
-        --table=* | --region=* | --file=*)
-            set_option "${1%%=*}" "${1#*=}"
-            shift
-            ;;
-        *)
-            die "unknown option '$1'. See --help."
-            ;;
-        esac
-    done
-}
-
-set_option() {
-    [[ -n "$2" ]] || die "option $1 needs a non-empty value. See --help."
-    case "$1" in
-    --table) DYNAMODB_TABLE="$2" ;;
-    --region) export AWS_REGION="$2" AWS_DEFAULT_REGION="$2" ;;
-    --file) WATCHES_FILE="$2" ;;
-    esac
-}
 
 # check_input_file: a file we cannot load stops the run before anything is created.
 check_input_file() {
@@ -140,7 +110,8 @@ no_protection() {
 main() {
     [[ "$TABLE_PROTECTION" == on || "$TABLE_PROTECTION" == off ]] ||
         die "TABLE_PROTECTION must be 'on' or 'off', not '$TABLE_PROTECTION'"
-    parse_options "$@"
+    # --region goes into AWS_REGION, which resolve_region (dynamodb_preflight) then exports.
+    parse_options --table=DYNAMODB_TABLE --region=AWS_REGION --file=WATCHES_FILE -- "$@"
     check_input_file
     dynamodb_preflight
     check_input_json

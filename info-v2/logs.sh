@@ -13,26 +13,11 @@
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-handle_help "$@"
 
 SINCE="10m"
 FOLLOW=false
 POLL_SECONDS="${LOGS_POLL_SECONDS:-2}"
 
-parse_args() {
-    while (($# > 0)); do
-        case "$1" in
-        --since)
-            [[ $# -ge 2 ]] || die "--since needs a duration such as 10m"
-            SINCE="$2"
-            shift
-            ;;
-        --follow) FOLLOW=true ;;
-        *) die "unknown argument '$1'; see --help" ;;
-        esac
-        shift
-    done
-}
 
 # seconds DURATION: 90s, 10m, 2h or 1d in seconds.
 seconds() {
@@ -59,7 +44,7 @@ print_events() {
 }
 
 main() {
-    parse_args "$@"
+    parse_options --since=SINCE --follow=FOLLOW=true -- "$@"
     local since start from
     since="$(seconds "$SINCE")"
     start=$((($(date +%s) - since) * 1000))

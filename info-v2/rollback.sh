@@ -17,26 +17,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/release.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/release.sh"
-handle_help "$@"
 
 TARGET=""
 
-parse_args() {
-    while (($# > 0)); do
-        case "$1" in
-        --to)
-            [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || die "--to needs a version number (1, 2, ...)"
-            TARGET="$2"
-            shift
-            ;;
-        *) die "unknown argument '$1'; see --help" ;;
-        esac
-        shift
-    done
-}
 
 main() {
-    parse_args "$@"
+    parse_options --to=TARGET -- "$@"
+    [[ -z "$TARGET" || "$TARGET" =~ ^[1-9][0-9]*$ ]] ||
+        die "--to needs a version number (1, 2, ...), not '$TARGET'"
     aws_preflight
     deployment_names
     local live current previous sha

@@ -18,7 +18,6 @@
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-handle_help "$@"
 
 PORT="${PORT:-1080}"
 DB_PORT="${DB_PORT:-8000}"

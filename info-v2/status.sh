@@ -17,7 +17,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/release.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/release.sh"
-handle_help "$@"
 
 MISSING=()
 

@@ -45,46 +45,25 @@ CANARY_PERCENT=""
 CANARY_MINUTES=10
 CODE_FROM=""
 
-parse_args() {
-    while (($# > 0)); do
-        case "$1" in
-        --canary | --canary-minutes | --code-from)
-            (($# >= 2)) || die "$1 needs a value; see --help"
-            set_option "$1" "$2"
-            shift 2
-            ;;
-        *) die "unknown argument '$1'; see --help" ;;
-        esac
-    done
+# check_options: the values of --canary, --canary-minutes and --code-from, and the settings.
+check_options() {
     if [[ -n "$CANARY_PERCENT" ]]; then
+        [[ "$CANARY_PERCENT" =~ ^[1-9][0-9]?$ ]] ||
+            die "--canary takes a percentage from 1 to 99, not '$CANARY_PERCENT'"
         CANARY=("$CANARY_PERCENT" "$CANARY_MINUTES")
     fi
+    if ! [[ "$CANARY_MINUTES" =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+        ! awk -v m="$CANARY_MINUTES" 'BEGIN { exit !(m > 0) }'; then
+        die "--canary-minutes takes a number of minutes above 0 (e.g. 10 or 0.5), not '$CANARY_MINUTES'"
+    fi
+    [[ "$CODE_FROM" != "$STAGE" ]] || die "--code-from names the stage being deployed ($STAGE); name another stage"
     [[ "$CANARY_POLL_SECONDS" =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
         die "CANARY_POLL_SECONDS must be a number of seconds, not '$CANARY_POLL_SECONDS'"
 }
 
-set_option() {
-    case "$1" in
-    --canary)
-        [[ "$2" =~ ^[1-9][0-9]?$ ]] || die "--canary takes a percentage from 1 to 99, not '$2'"
-        CANARY_PERCENT="$2"
-        ;;
-    --canary-minutes)
-        if ! [[ "$2" =~ ^[0-9]+(\.[0-9]+)?$ ]] || ! awk -v m="$2" 'BEGIN { exit !(m > 0) }'; then
-            die "--canary-minutes takes a number of minutes above 0 (e.g. 10 or 0.5), not '$2'"
-        fi
-        CANARY_MINUTES="$2"
-        ;;
-    --code-from)
-        [[ "$2" != "$STAGE" ]] || die "--code-from names the stage being deployed ($STAGE); name another stage"
-        CODE_FROM="$2"
-        ;;
-    esac
-}
-
 main() {
-    handle_help "$@"
-    parse_args "$@"
+    parse_options --canary=CANARY_PERCENT --canary-minutes=CANARY_MINUTES --code-from=CODE_FROM -- "$@"
+    check_options
     lambda_setup
     function_exists "$FUNCTION" ||
         die "Lambda function '$FUNCTION' does not exist in $AWS_REGION. Run create_lambdas.sh first."

@@ -9,7 +9,6 @@
 set -euo pipefail
 # shellcheck source=../info-v2/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
-handle_help "$@"
 
 ensure_venv "$TOOLS_VENV" "$REPO_DIR/tests/requirements.txt" "$PYTHON"
 cd "$REPO_DIR"

@@ -9,7 +9,6 @@
 set -euo pipefail
 # shellcheck source=../info-v2/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
-handle_help "$@"
 
 # port_argument ARGS...: the value of --port (default 5000).
 port_argument() {

@@ -11,7 +11,6 @@
 set -euo pipefail
 # shellcheck source=../info-v2/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
-handle_help "$@"
 ensure_tools_venv
 deployment_names # FUNCTION, which create_api_gateway.sh gives its REST API as name
 exec "$TOOLS_VENV/bin/python" "$REPO_DIR/tools/local_gateway.py" \

@@ -66,6 +66,8 @@ say() {
 }
 
 # handle_help "$@": prints the usage comment at the top of the calling script for -h/--help.
+# Every script that sources this file does so at its top, with its own arguments: it answers
+# -h and --help here, before any check.
 handle_help() {
     local arg
     for arg in "$@"; do
@@ -73,6 +75,42 @@ handle_help() {
             sed -n '2,/^$/{/^#/!q;s/^# \{0,1\}//p}' "$0"
             exit 0
         fi
+    done
+}
+handle_help "$@"
+
+# parse_options SPEC... -- "$@": the command line into the calling script's variables, or one
+# line naming the argument it cannot take. A SPEC --name=VARIABLE is an option with a value
+# (`--name VALUE` or `--name=VALUE`, not empty) that goes into VARIABLE; --name=VARIABLE=true is
+# a flag that sets VARIABLE to true. The script checks the values afterwards.
+parse_options() {
+    local specs=() spec candidate name value
+    while [[ "$1" != -- ]]; do
+        specs+=("$1")
+        shift
+    done
+    shift
+    while (($# > 0)); do
+        name="${1%%=*}" spec=""
+        for candidate in "${specs[@]}"; do
+            [[ "${candidate%%=*}" != "$name" ]] || spec="${candidate#*=}"
+        done
+        [[ -n "$spec" ]] || die "unknown argument '$1'; see --help"
+        if [[ "$spec" == *=* ]]; then
+            [[ "$1" == "$name" ]] || die "$name takes no value; see --help"
+            printf -v "${spec%%=*}" '%s' "${spec#*=}"
+            shift
+            continue
+        fi
+        if [[ "$1" == *=* ]]; then
+            value="${1#*=}"
+        else
+            value="${2:-}"
+            (($# < 2)) || shift
+        fi
+        [[ -n "$value" ]] || die "$name needs a value; see --help"
+        printf -v "$spec" '%s' "$value"
+        shift
     done
 }
 
