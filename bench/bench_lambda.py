@@ -53,6 +53,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,8 @@ import boto3
 from deploy_helpers import password_hash
 from emulator import start_emulator
 from lambda_runtime import RUNTIME_PYTHON, Worker, emulator_env, lambda_variables
-from local_gateway import basic_auth, custom_domain_event, proxy_event
+from local_gateway import custom_domain_event, proxy_event
+from smoke_test import basic_auth
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -199,16 +201,25 @@ def package(spec):
     return output
 
 
-def start_emulator_with_table():
+@contextmanager
+def bench_setting(prefix):
+    """A scratch folder, and the emulator with a table holding WATCH: yields (folder, the
+    emulator's URL, the table); the load average printed before and after."""
+    print(f"load average at the start: {load_average()}")
     server, url = start_emulator()
-    table = boto3.resource("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "sku", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "sku", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    table.put_item(Item=WATCH)
-    return server, url, table
+    try:
+        table = boto3.resource("dynamodb").create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "sku", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "sku", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        table.put_item(Item=WATCH)
+        with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+            yield Path(folder), url, table
+    finally:
+        server.stop()
+    print(f"load average at the end: {load_average()}")
 
 
 def get_item_latencies(table, requests):
@@ -454,12 +465,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold-runs", type=int, default=11)
     parser.add_argument("--warm-requests", type=int, default=1000)
-    parser.add_argument(
+    counting = parser.add_mutually_exclusive_group()
+    counting.add_argument(
         "--instructions",
         action="store_true",
         help="also count the instructions of a cold start and of warm GETs (needs valgrind)",
     )
-    parser.add_argument(
+    counting.add_argument(
         "--additions",
         action="store_true",
         help="instead, count what each of the service's additions costs (needs valgrind)",
@@ -471,31 +483,26 @@ def main():
     specs = [LEAVE_ONE_OUT] if args.additions else [SERVICE, CONNEXION, FLASK]
     print(f"building {len(specs)} packages for {RUNTIME} ...", file=sys.stderr)
     packages = {spec.name: package(spec) for spec in specs}
-    print(f"runtime {RUNTIME}; load average at the start: {load_average()}")
-    server, url, table = start_emulator_with_table()
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-lambda-") as folder:
+    print(f"runtime {RUNTIME}")
+    with bench_setting("bench-lambda-") as (folder, url, table):
 
-            def function(name, extra_env):
-                return Function(name, packages[name], Path(folder), url, extra_env)
+        def function(name, extra_env):
+            return Function(name, packages[name], folder, url, extra_env)
 
-            if args.additions:
+        if args.additions:
 
-                def function_for(addition):
-                    credentials = (
-                        {"HTTP_PASS": PASSWORD}
-                        if addition == "password hash"
-                        else deployed_credentials("service")
-                    )
-                    return function("leave-one-out", {**credentials, "LEAVE_OUT": addition})
+            def function_for(addition):
+                credentials = (
+                    {"HTTP_PASS": PASSWORD}
+                    if addition == "password hash"
+                    else deployed_credentials("service")
+                )
+                return function("leave-one-out", {**credentials, "LEAVE_OUT": addition})
 
-                measure_additions(function_for)
-            else:
-                functions = {name: function(name, deployed_credentials(name)) for name in packages}
-                compare(functions, args, table)
-    finally:
-        server.stop()
-    print(f"load average at the end: {load_average()}")
+            measure_additions(function_for)
+        else:
+            functions = {name: function(name, deployed_credentials(name)) for name in packages}
+            compare(functions, args, table)
 
 
 if __name__ == "__main__":

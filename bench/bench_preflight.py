@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,11 +27,12 @@ from bench_lambda import (
     USER,
     WATCH,
     Function,
+    bench_setting,
     deployed_credentials,
     process_cpu_seconds,
-    start_emulator_with_table,
 )
-from local_gateway import basic_auth, proxy_event
+from local_gateway import proxy_event
+from smoke_test import basic_auth
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = Path(os.environ.get("BUILD_DIR", REPO / "build")) / "watch-info-dev.zip"
@@ -87,21 +87,16 @@ def main():
             f"bench_preflight.py: error: no package at {args.package}; info-v2/create_lambdas.sh "
             "leaves one there (on the offline emulator too), or give --package"
         )
-    server, url, _ = start_emulator_with_table()
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            variables = {**deployed_credentials("service"), "CORS_ORIGINS": ORIGIN}
-            function = Function("service", args.package, Path(folder), url, variables)
-            worker = function.start()
-            try:
-                measure(worker, BATCH * 2)  # warm-up, not counted
-                results = measure(worker, args.requests)
-            finally:
-                worker.close()
-    finally:
-        server.stop()
-    load = os.getloadavg()[0]
-    print(f"{args.requests} requests of each kind, one warm function, load average {load:.1f}")
+    with bench_setting("bench-preflight-") as (folder, url, _):
+        variables = {**deployed_credentials("service"), "CORS_ORIGINS": ORIGIN}
+        function = Function("service", args.package, folder, url, variables)
+        worker = function.start()
+        try:
+            measure(worker, BATCH * 2)  # warm-up, not counted
+            results = measure(worker, args.requests)
+        finally:
+            worker.close()
+    print(f"{args.requests} requests of each kind, one warm function")
     print(f"{'':22} {'median ms':>10} {'p99 ms':>8} {'CPU ms':>8}")
     for kind, (latencies, cpu) in results.items():
         p99 = statistics.quantiles(latencies, n=100)[98]

@@ -17,8 +17,6 @@ Usage: bench/run.sh bench_soak [--requests 50000] [--window 5000]
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
 from bench_lambda import (
     PASSWORD,
@@ -27,15 +25,24 @@ from bench_lambda import (
     USER,
     WATCH,
     Function,
+    bench_setting,
     deployed_credentials,
-    load_average,
     package,
-    start_emulator_with_table,
 )
 from soak import soak
 
 MEMORY_GROWTH_TARGET_MB = 5
 P99_TARGET = 1.1
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=50_000)
+    parser.add_argument("--window", type=int, default=5_000)
+    args = parser.parse_args()
+    if args.requests < 3 * args.window:
+        parser.error("--requests must hold at least three windows")
+    return args
 
 
 def spread(fewest_most):
@@ -76,32 +83,20 @@ def print_verdicts(windows):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=50_000)
-    parser.add_argument("--window", type=int, default=5_000)
-    args = parser.parse_args()
-    if args.requests < 3 * args.window:
-        parser.error("--requests must hold at least three windows")
-
+    args = parse_args()
     print(f"building the service's package for {RUNTIME} ...", file=sys.stderr)
     service_package = package(SERVICE)
     print(f"{args.requests} requests, a reading every {args.window}")
-    print(f"load average at the start: {load_average()}")
-    server, url, _ = start_emulator_with_table()
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-soak-") as folder:
-            credentials = deployed_credentials("service")
-            function = Function("service", service_package, Path(folder), url, credentials)
-            worker = function.start()
-            try:
-                windows = soak(worker, WATCH, USER, PASSWORD, args.requests, args.window)
-            finally:
-                worker.close()
-    finally:
-        server.stop()
+    with bench_setting("bench-soak-") as (folder, url, _):
+        credentials = deployed_credentials("service")
+        function = Function("service", service_package, folder, url, credentials)
+        worker = function.start()
+        try:
+            windows = soak(worker, WATCH, USER, PASSWORD, args.requests, args.window)
+        finally:
+            worker.close()
     print_windows(windows)
     print_verdicts(windows)
-    print(f"load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":
