@@ -364,7 +364,7 @@ def test_existing_table_with_another_key_is_left_alone(aws_env, aws):
 def test_bad_options(aws_env, args):
     result = run_script("initialize_dynamodb.sh", *args, env=aws_env, check=False)
     assert result.returncode == 1
-    assert_one_clean_line(result, "See --help")
+    assert_one_clean_line(result, "see --help")
 
 
 def test_help(aws_env):
