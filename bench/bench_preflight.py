@@ -2,7 +2,7 @@
 
 create_api_gateway.sh gives every resource an OPTIONS method that calls the function, which
 answers preflights as its CORS_ORIGINS says; the alternative is a mock integration, which API
-Gateway answers itself with no invocation at all (README: why the function). This measures
+Gateway answers itself with no invocation at all (docs/api.md: why the function). This measures
 what the choice costs: one warm process of the package (as bench_lambda.py runs it, with
 CORS_ORIGINS set) answers preflights and GETs in alternating batches, so that both see the
 same load of the machine, and the benchmark prints the median and p99 round trip of each

@@ -176,7 +176,7 @@ main() {
     print_instructions
     # In the background, and waited for: bash runs a trap only once its foreground command
     # has ended, and a signal to run.sh alone never reaches uvicorn. http_protocol.py: errors
-    # as problem+json, idle connections closed (see the README).
+    # as problem+json, idle connections closed (see docs/api.md).
     "$TOOLS_VENV/bin/uvicorn" server:app --app-dir "$INFO_DIR" --host 127.0.0.1 --port "$PORT" \
         --http http_protocol:HttpProtocol --ws none &
     server_pid=$!

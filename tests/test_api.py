@@ -173,8 +173,8 @@ def test_database_trouble_gives_503_with_retry_after(request, service):
 # --- issue 7: no 5xx for any client input, no slow answer for any database fault ---
 # One test per class of failure a hostile client found; each goes through HTTP.
 
-BUDGET_SECONDS = 4  # README: every request is answered within 4 s
-MAX_BODY_BYTES = 16 * 1024  # README: bodies over 16 KiB are refused
+BUDGET_SECONDS = 4  # docs/api.md: every request is answered within 4 s
+MAX_BODY_BYTES = 16 * 1024  # docs/api.md: bodies over 16 KiB are refused
 
 
 def post_raw(api, data, content_type="application/json", **kwargs):

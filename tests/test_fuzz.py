@@ -4,7 +4,7 @@ Every check of schemathesis runs (no 5xx, only documented statuses, content type
 and bodies that match the spec, invalid input refused, auth not ignored, 405 for other
 methods) over all its phases: the spec's examples, boundary coverage, random fuzzing and
 stateful POST-then-GET sequences. The seed is fixed and the examples per operation are
-bounded, so a run is reproducible and takes about a minute. The README shows the same
+bounded, so a run is reproducible and takes about a minute. docs/api.md shows the same
 command run by hand for longer.
 """
 

@@ -249,7 +249,7 @@ def test_resources_are_relative_to_the_base_path_the_custom_domain_maps(rendered
 
 
 def test_every_resource_gets_an_options_method_the_function_answers(rendered):
-    """CORS preflights go to the function, which knows CORS_ORIGINS (README: why not a mock)."""
+    """CORS preflights go to the function, which knows CORS_ORIGINS (docs/api.md says why)."""
     for path, item in rendered["paths"].items():
         preflight = item["options"]
         assert preflight["x-amazon-apigateway-integration"]["type"] == "aws_proxy", path

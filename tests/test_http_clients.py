@@ -20,9 +20,9 @@ from conftest import LATIN1_CREDENTIALS, OTHER_ORIGIN, UTF8_CREDENTIALS, preflig
 from smoke_test import basic_auth
 
 SKU = "CAL5185B"
-MAX_BODY_BYTES = 16 * 1024  # README: bodies over 16 KiB are refused
-BODY_WAIT_SECONDS = 5  # README: the rest of a body must come within 5 s
-IDLE_SECONDS = 5  # README: a connection must send a request's head within 5 s
+MAX_BODY_BYTES = 16 * 1024  # docs/api.md: bodies over 16 KiB are refused
+BODY_WAIT_SECONDS = 5  # docs/api.md: the rest of a body must come within 5 s
+IDLE_SECONDS = 5  # docs/api.md: a connection must send a request's head within 5 s
 # How long a test waits for the server's side of a timeout, far beyond the timeouts above.
 PATIENCE_SECONDS = 30
 EXPOSED = {"etag", "retry-after"}

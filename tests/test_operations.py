@@ -116,7 +116,7 @@ def test_status_tells_a_refusal_from_a_missing_table(aws_env, loaded_table):
 
 @pytest.fixture(scope="module")
 def deployed(aws_env, loaded_table, lambda_runtime_python):
-    """create_lambdas.sh and create_api_gateway.sh, as the README says; the printed URL."""
+    """create_lambdas.sh and create_api_gateway.sh, as docs/deploying.md says; the printed URL."""
     run_script("create_lambdas.sh", env=aws_env)
     return run_script("create_api_gateway.sh", env=aws_env).stdout.strip()
 

@@ -3,7 +3,7 @@
 From an empty emulator: initialize_dynamodb.sh, create_lambdas.sh, create_api_gateway.sh;
 read back what they created; then the smoke test's checks over HTTP through the local
 gateway (tools/local_gateway.py: the deployed REST API routes each request to the function's
-uploaded package), as the README's offline walkthrough runs them; update_lambdas.sh and the
+uploaded package), as docs/offline-aws.md runs them; update_lambdas.sh and the
 checks again; create_api_gateway.sh again (the same API, updated in place); and the
 teardown. The tests run in file order: they follow one deployment through its life.
 The deployment has CORS for one origin, a page's (CORS_ORIGINS, as a user exports it for
@@ -140,7 +140,7 @@ def test_create_api_gateway_refuses_bad_input_before_creating_anything(case, bad
 
 @pytest.fixture(scope="module")
 def deployed(aws_env, loaded_table, lambda_runtime_python):
-    """The three deploy scripts, run in order as the README says; the printed endpoint."""
+    """The three deploy scripts, run in order as docs/deploying.md says; the printed endpoint."""
     run_script("create_lambdas.sh", env=aws_env)
     result = run_script("create_api_gateway.sh", env=aws_env)
     url = result.stdout.strip()  # stdout holds the endpoint only; progress goes to stderr
@@ -202,7 +202,7 @@ def test_api_gateway_may_invoke_the_function_from_this_api_only(deployed, aws):
 
 
 def test_smoke_test_passes_through_the_local_gateway_command(deployed, aws_env):
-    """The README's offline walkthrough: the local gateway prints a URL, smoke_test.py uses it."""
+    """docs/offline-aws.md's walkthrough: the local gateway prints a URL, smoke_test.py uses it."""
     command = [str(REPO / "tools" / "local_gateway.sh"), "--port", str(free_port())]
     with subprocess.Popen(command, env=aws_env, stdout=subprocess.PIPE, text=True) as gateway:
         try:

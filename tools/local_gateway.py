@@ -4,7 +4,7 @@
 
 It serves the stages of the REST API named NAME (the scripts' `watch-info-<stage>` by
 default) on http://127.0.0.1:PORT/<stage>/... and prints the local base URL of STAGE, so the
-smoke test and the README's curl examples run against it as written. When a custom domain
+smoke test and docs/deploying.md's curl examples run against it as written. When a custom domain
 maps a base path to a stage of the API (create_custom_domain.sh: info/v2), it serves that
 too, as http://127.0.0.1:PORT/info/v2/..., and says so. What `sam local start-api` does,
 without Docker. Each request is handled the way the emulator's configuration says at that
