@@ -67,7 +67,7 @@ from smoke_test import basic_auth
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 INFO_DIR = REPO / "info-v2"
-OUT_DIR = REPO / "build" / "bench"
+OUT_DIR = Path(os.environ.get("BUILD_DIR", REPO / "build")) / "bench"
 LAMBDA_VENV = REPO / ".venv-lambda"
 STAGE = "dev"
 # The Lambda runtime the function is deployed with (zappa_settings.json).
@@ -181,6 +181,9 @@ def package(spec):
         "PATH": f"{spec.venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "AWS_DEFAULT_REGION": "us-east-1",
         "DYNAMODB_TABLE": TABLE,
+        # The settings carry the function's whole environment, as create_lambdas.sh renders it.
+        "HTTP_USER": USER,
+        "HTTP_PASS": PASSWORD,
     }
     zappa_settings = subprocess.run(
         [*helpers, "zappa-settings", STAGE, "off", spec.requirements],
