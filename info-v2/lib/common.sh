@@ -411,13 +411,15 @@ ensure_venv() {
 
 # install_requirements VENV REQUIREMENTS: uv installs them (about six times faster than pip
 # here: 8 s against 49 s for the tests' requirements), from the index pip is configured with.
+# It compiles their bytecode, as pip does: the offline Lambda runtime runs python -B (Lambda's
+# /var/task is read-only), which would otherwise compile botocore anew at every cold start.
 install_requirements() {
     local venv="$1" requirements="$2" index
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$LIB_DIR/requirements-installer.txt" ||
         return 1
     index="$("$venv/bin/python" -m pip config get global.index-url 2>/dev/null || true)"
     UV_DEFAULT_INDEX="${UV_DEFAULT_INDEX:-${index:-https://pypi.org/simple}}" \
-        "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -r "$requirements"
+        "$venv/bin/uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" -r "$requirements"
 }
 
 # requirements_text FILE: the file and every file it includes with "-r", to notice any change.
