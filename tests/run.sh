@@ -4,7 +4,7 @@
 # Runs the whole test suite from any folder: creates .venv with the pinned test
 # requirements on first use, checks style (ruff, shellcheck), then runs pytest.
 # Needs bash and Python 3.11; the tests start their own AWS emulator on loopback.
-# Pytest runs the modules in two worker processes (pyproject.toml); -n 0 runs one.
+# Pytest runs the modules in three worker processes (pyproject.toml); -n 0 runs one.
 # Example: tests/run.sh -k loader -x
 set -euo pipefail
 # shellcheck source=../info-v2/lib/common.sh
