@@ -194,8 +194,7 @@ remove_table() {
         say "lifting the deletion protection of table $DYNAMODB_TABLE"
         aws_run "lift the deletion protection of table $DYNAMODB_TABLE" dynamodb update-table \
             --table-name "$DYNAMODB_TABLE" --no-deletion-protection-enabled >/dev/null
-        aws_run "see table $DYNAMODB_TABLE become active" dynamodb wait table-exists \
-            --table-name "$DYNAMODB_TABLE" >/dev/null
+        wait_for_table "$DYNAMODB_TABLE"
     fi
     remove "DynamoDB table $DYNAMODB_TABLE" dynamodb delete-table --table-name "$DYNAMODB_TABLE"
 }

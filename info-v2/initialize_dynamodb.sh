@@ -63,8 +63,7 @@ ensure_table() {
             --billing-mode PAY_PER_REQUEST "${protection[@]}" >/dev/null
     fi
     say "waiting until table $DYNAMODB_TABLE is active"
-    aws_run "see table '$DYNAMODB_TABLE' become active" dynamodb wait table-exists \
-        --table-name "$DYNAMODB_TABLE" >/dev/null
+    wait_for_table "$DYNAMODB_TABLE"
 }
 
 # protect_table: point-in-time recovery and deletion protection on (TABLE_PROTECTION=on).
@@ -82,8 +81,7 @@ protect_table() {
         say "turning on deletion protection of table $DYNAMODB_TABLE"
         aws_run "turn on deletion protection of table '$DYNAMODB_TABLE'" dynamodb update-table \
             --table-name "$DYNAMODB_TABLE" --deletion-protection-enabled >/dev/null
-        aws_run "see table '$DYNAMODB_TABLE' become active" dynamodb wait table-exists \
-            --table-name "$DYNAMODB_TABLE" >/dev/null
+        wait_for_table "$DYNAMODB_TABLE"
         [[ "$(aws_run "read table '$DYNAMODB_TABLE'" dynamodb describe-table --table-name "$DYNAMODB_TABLE" \
             --query Table.DeletionProtectionEnabled --output text)" == True ]] || no_protection "deletion protection"
     fi

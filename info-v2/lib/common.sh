@@ -280,6 +280,20 @@ require_cors_origins() {
     done
 }
 
+# wait_for_table TABLE: until DynamoDB says TABLE is ACTIVE, asking every second, for 500 s at
+# most. The AWS CLI's waiter (dynamodb wait table-exists) asks every 20 s, so a table that
+# DynamoDB makes or updates in 3 s cost 20.
+wait_for_table() {
+    local status deadline=$((SECONDS + 500))
+    while true; do
+        status="$(aws_run "read table '$1'" dynamodb describe-table --table-name "$1" \
+            --query Table.TableStatus --output text)"
+        [[ "$status" != ACTIVE ]] || return 0
+        ((SECONDS < deadline)) || die "table '$1' is still $status after 500 s"
+        sleep 1
+    done
+}
+
 # require_table: the table must exist before a function is pointed at it.
 require_table() {
     aws_lookup "read DynamoDB table '$DYNAMODB_TABLE'" dynamodb describe-table \
