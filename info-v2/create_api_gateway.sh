@@ -38,7 +38,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/release.sh"
 THROTTLE_RATE_LIMIT="${THROTTLE_RATE_LIMIT:-50}"
 THROTTLE_BURST_LIMIT="${THROTTLE_BURST_LIMIT:-100}"
 
-
 # gateway_document ARGS...: the Python helper that validates and renders the spec; it prints
 # its own one-line error, so a failure only needs to stop the script.
 gateway_document() {

@@ -34,7 +34,6 @@ BACKUP_WAIT_SECONDS="${BACKUP_WAIT_SECONDS:-600}"
 DELETE_CERTIFICATE=false
 FAILED=0
 
-
 # remove WHAT ARGS...: `aws ARGS`, a delete call; a part that does not exist counts as
 # removed, any other error is reported and the teardown goes on with the next part.
 remove() {

@@ -18,7 +18,6 @@ SINCE="10m"
 FOLLOW=false
 POLL_SECONDS="${LOGS_POLL_SECONDS:-2}"
 
-
 # seconds DURATION: 90s, 10m, 2h or 1d in seconds.
 seconds() {
     local number="${1%[smhd]}" unit="${1: -1}"

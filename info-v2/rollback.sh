@@ -20,7 +20,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/release.sh"
 
 TARGET=""
 
-
 main() {
     parse_options --to=TARGET -- "$@"
     [[ -z "$TARGET" || "$TARGET" =~ ^[1-9][0-9]*$ ]] ||

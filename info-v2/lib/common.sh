@@ -429,8 +429,8 @@ ensure_venv() {
 # /var/task is read-only), which would otherwise compile botocore anew at every cold start.
 install_requirements() {
     local venv="$1" requirements="$2" index
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$LIB_DIR/requirements-installer.txt" ||
-        return 1
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$LIB_DIR/requirements-installer.txt" || return 1
     index="$("$venv/bin/python" -m pip config get global.index-url 2>/dev/null || true)"
     UV_DEFAULT_INDEX="${UV_DEFAULT_INDEX:-${index:-https://pypi.org/simple}}" \
         "$venv/bin/uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" -r "$requirements"
