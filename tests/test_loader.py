@@ -250,6 +250,16 @@ def test_region_option_chooses_where_the_table_is_made(aws_env, aws, tmp_path, d
     }
 
 
+def test_options_take_their_value_after_an_equals_sign_too(aws_env, aws, tmp_path):
+    watch = {"sku": "WAY111A.BA0929", "type": "watch", "status": "old", "gender": "man"}
+    source = tmp_path / "one.json"
+    source.write_text(json.dumps([watch | {"year": "2002"}]), encoding="utf-8")
+    args = ["--table=loader-equals", f"--file={source}"]
+    result = run_script("initialize_dynamodb.sh", *args, env=aws_env)
+    assert "read 1, written 1, skipped 0" in result.stdout
+    assert as_python(scan(aws, "loader-equals")) == {watch["sku"]: watch | {"year": 2002}}
+
+
 # --- failures: one line, non-zero exit, nothing created ----------------------------------
 
 

@@ -424,6 +424,22 @@ def test_create_custom_domain_refuses_bad_arguments_in_one_line(args, words, aws
     assert words in one_line_error(result)
 
 
+@pytest.mark.parametrize(
+    ("script", "args", "words"),
+    [
+        ("delete_all.sh", ["--delete-table=yes"], "--delete-table takes no value"),
+        ("logs.sh", ["--since="], "--since needs a value"),
+        ("logs.sh", ["--follow", "--since"], "--since needs a value"),
+        ("rollback.sh", ["--to=latest"], "--to needs a version number (1, 2, ...), not 'latest'"),
+        ("update_lambdas.sh", ["--canary=5", "--canary"], "--canary needs a value"),
+    ],
+    ids=["flag with a value", "empty value", "value missing", "bad version", "repeated"],
+)
+def test_the_scripts_refuse_options_they_cannot_take_in_one_line(script, args, words, aws_env):
+    result = run_script(script, *args, env=aws_env, check=False)
+    assert words in one_line_error(result)
+
+
 def test_create_custom_domain_without_a_hosted_zone_says_so_in_one_line(deployed, aws, aws_env):
     result = run_script("create_custom_domain.sh", "--domain", DOMAIN, env=aws_env, check=False)
     assert f"no Route 53 hosted zone holds {DOMAIN}" in one_line_error(result)
