@@ -22,6 +22,7 @@ from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import aws_cli_server
 import aws_emulator
 import boto3
 import pytest
@@ -63,6 +64,17 @@ def wait_for_http(url, timeout=30, process=None):
         except requests.ConnectionError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing answered at {url} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def aws_cli_folder(tmp_path_factory):
+    """The folder of the scripts' `aws`: the client of this worker's AWS CLI server
+    (tests/aws_cli_server.py), or None with AWS_CLI_SERVER=off (the virtualenv's own)."""
+    if os.environ.get("AWS_CLI_SERVER") == "off":
+        yield None
+        return
+    with aws_cli_server.started(tmp_path_factory.mktemp("aws-cli")) as folder:
+        yield folder
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +126,7 @@ def dynamodb_backend(request):
 
 
 @pytest.fixture(scope="module")
-def aws_env(dynamodb_backend, request, tmp_path_factory):
+def aws_env(dynamodb_backend, aws_cli_folder, request, tmp_path_factory):
     """The environment of a user whose AWS calls go to a fresh emulator.
 
     That is moto (every AWS service, reset for each module), or for modules marked
@@ -128,15 +140,18 @@ def aws_env(dynamodb_backend, request, tmp_path_factory):
         else:
             endpoint = request.getfixturevalue("emulator_url")
             requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        # The AWS CLI and tools of the test virtualenv come first, as for a user who
+        # installed them; the AWS CLI server's `aws` before them.
+        path = [str(Path(sys.executable).parent), os.environ["PATH"]]
+        if aws_cli_folder is not None:
+            path.insert(0, str(aws_cli_folder))
         env = {
             **os.environ,
             "BUILD_DIR": str(tmp_path_factory.mktemp("build")),
             **emulator_env(endpoint, REGION),
             "HTTP_USER": HTTP_USER,
             "HTTP_PASS": HTTP_PASS,
-            # The AWS CLI and tools of the test virtualenv come first, as for a user who
-            # installed them.
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PATH": os.pathsep.join(path),
         }
         if dynamodb_backend == "dynalite":  # no point-in-time recovery there, as in DynamoDB Local
             env["TABLE_PROTECTION"] = "off"
