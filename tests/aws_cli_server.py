@@ -12,6 +12,7 @@ AWS_CLI_SERVER=off in the environment of tests/run.sh turns it off.
     python tests/aws_cli_server.py SOCKET     serves until terminated
 """
 
+import gc
 import importlib
 import os
 import runpy
@@ -26,21 +27,22 @@ from pathlib import Path
 AWS_SCRIPT = Path(sys.executable).parent / "aws"
 STREAMS = 3  # stdin, stdout and stderr, in that order
 
-# `aws` on the tests' PATH: runs without site-packages (-S) and ignores PYTHON* settings (-I),
-# so that it starts in milliseconds.
+# `aws` on the tests' PATH: no site-packages (-S), no PYTHON* settings (-I), and _socket
+# rather than socket (which imports enum and selectors): it starts in 7 ms instead of 12.
 CLIENT = """#!{python} -IS
-import os, socket, sys
+import _socket, os, sys
 request = repr((sys.argv[1:], dict(os.environ), os.getcwd())).encode()
-server = socket.socket(socket.AF_UNIX)
-server.connect({socket_path!r})
-streams = []
+streams = b""
 for stream in (0, 1, 2):  # a closed one is sent as /dev/null
     try:
         os.fstat(stream)
-        streams.append(stream)
     except OSError:
-        streams.append(os.open(os.devnull, os.O_RDWR))
-socket.send_fds(server, [len(request).to_bytes(4, "big")], streams)
+        stream = os.open(os.devnull, os.O_RDWR)
+    streams += stream.to_bytes(4, sys.byteorder)
+server = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+server.connect({socket_path!r})
+header = len(request).to_bytes(4, "big")
+server.sendmsg([header], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, streams)])
 server.sendall(request)
 status = server.recv(1)
 sys.exit(status[0] if status else 255)
@@ -96,6 +98,7 @@ def serve(socket_path):
     import awscli.clidriver  # noqa: F401 -- imported once here, for every child
     import awscli.handlers  # noqa: F401 -- the customisations each call would import
 
+    gc.freeze()  # a collection in a child would otherwise touch, and so copy, every page
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(socket_path)
     listener.listen(128)
