@@ -85,17 +85,6 @@ def emulator_url():
     server.stop()
 
 
-# What the scripts make on their first run on a fresh clone (and say so): the virtualenvs
-# of the tools, of the packaging and of the Lambda runtime.
-SHARED_VENVS = """
-source info-v2/lib/common.sh
-ensure_tools_venv
-python="$(runtime_python)"
-ensure_venv "$LAMBDA_VENV" "$LIB_DIR/requirements-zappa.txt" "$python"
-ensure_venv "$RUNTIME_VENV" "$REPO_DIR/tools/requirements-lambda-runtime.txt" "$python"
-"""
-
-
 def pytest_sessionstart(session):
     """Makes what the test modules share on disk, once, before any test runs: so that the
     scripts' output in the tests is what a user sees after their first run, and so that the
@@ -103,7 +92,9 @@ def pytest_sessionstart(session):
     virtualenv or node_modules at the same time."""
     if hasattr(session.config, "workerinput"):  # a pytest-xdist worker: the controller did it
         return
-    result = subprocess.run(["bash", "-c", SHARED_VENVS], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(REPO / "tests" / "shared_venvs.sh")], capture_output=True, text=True
+    )
     if result.returncode != 0:
         pytest.exit(f"could not make the virtualenvs the tests share:\n{result.stderr}", 1)
     install_dynalite()

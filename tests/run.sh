@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Usage: tests/run.sh [PYTEST ARGS...]
 #
-# Runs the whole test suite from any folder: creates .venv with the pinned test
-# requirements on first use, checks style (ruff, shellcheck), then runs pytest.
+# Runs the whole test suite from any folder: makes the virtualenvs with the pinned
+# requirements on first use (tests/shared_venvs.sh), checks style (ruff, shellcheck), then
+# runs pytest.
 # Needs bash and Python 3.11; the tests start their own AWS emulator on loopback.
 # Pytest runs the modules in three worker processes (pyproject.toml); -n 0 runs one.
 # Example: tests/run.sh -k loader -x
@@ -10,7 +11,7 @@ set -euo pipefail
 # shellcheck source=../info-v2/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../info-v2/lib/common.sh"
 
-ensure_venv "$TOOLS_VENV" "$REPO_DIR/tests/requirements.txt" "$PYTHON"
+bash "$REPO_DIR/tests/shared_venvs.sh"
 cd "$REPO_DIR"
 say "ruff"
 # The docker stand-in is Python without a .py name: ruff checks it when named.
