@@ -100,26 +100,6 @@ def pytest_sessionstart(session):
     install_dynalite()
 
 
-# pytest-xdist hands whole modules to the workers in collection order: the longest start first
-# (test time from the suite's --durations), so that none of them is the last one left running.
-LONGEST_FIRST = [
-    "test_release.py",
-    "test_pipeline.py",
-    "test_lambda.py",
-    "test_loader.py",
-    "test_deploy_fidelity.py",
-    "test_local_dynamodb.py",
-]
-
-
-def pytest_collection_modifyitems(items):
-    def rank(item):
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # a stable sort: the order within each module is kept
-
-
 def pytest_generate_tests(metafunc):
     """Modules marked both_dynamodbs run against moto and against dynalite."""
     if metafunc.definition.get_closest_marker("both_dynamodbs") and (
