@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,13 +100,18 @@ def serve(socket_path):
     import awscli.handlers  # noqa: F401 -- the customisations each call would import
 
     gc.freeze()  # a collection in a child would otherwise touch, and so copy, every page
+    parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(socket_path)
     listener.listen(128)
+    listener.settimeout(1)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    while True:
-        connection, _ = listener.accept()
+    while os.getppid() == parent:  # a test worker that was killed leaves no server behind
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
         if os.fork() == 0:
             listener.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -115,25 +121,27 @@ def serve(socket_path):
 
 
 @contextmanager
-def started(folder):
-    """Starts the server for the tests of one worker; yields the folder holding the `aws`
-    client, to be put first on the scripts' PATH."""
-    socket_path = str(Path(folder) / "aws.sock")
-    client = Path(folder) / "bin" / "aws"
-    client.parent.mkdir(parents=True)
-    client.write_text(CLIENT.format(python=sys.executable, socket_path=socket_path))
-    client.chmod(0o755)
-    process = subprocess.Popen([sys.executable, __file__, socket_path], stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while not Path(socket_path).exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the AWS CLI server did not start")
-            time.sleep(0.05)
-        yield client.parent
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def started():
+    """Starts a server for the tests of one worker; yields the folder of its `aws` client, to
+    be put first on the scripts' PATH."""
+    # A folder of its own under /tmp: a socket's path has at most 107 bytes.
+    with tempfile.TemporaryDirectory(prefix="aws-cli-", dir="/tmp") as folder:
+        socket_path = str(Path(folder) / "socket")
+        client = Path(folder) / "bin" / "aws"
+        client.parent.mkdir()
+        client.write_text(CLIENT.format(python=sys.executable, socket_path=socket_path))
+        client.chmod(0o755)
+        server = subprocess.Popen([sys.executable, __file__, socket_path], stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while not Path(socket_path).exists():
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the AWS CLI server did not start")
+                time.sleep(0.05)
+            yield client.parent
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -67,13 +67,13 @@ def wait_for_http(url, timeout=30, process=None):
 
 
 @pytest.fixture(scope="session")
-def aws_cli_folder(tmp_path_factory):
+def aws_cli_folder():
     """The folder of the scripts' `aws`: the client of this worker's AWS CLI server
     (tests/aws_cli_server.py), or None with AWS_CLI_SERVER=off (the virtualenv's own)."""
     if os.environ.get("AWS_CLI_SERVER") == "off":
         yield None
         return
-    with aws_cli_server.started(tmp_path_factory.mktemp("aws-cli")) as folder:
+    with aws_cli_server.started() as folder:
         yield folder
 
 
