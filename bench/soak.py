@@ -23,6 +23,11 @@ from local_gateway import proxy_event
 from smoke_test import basic_auth
 
 MISSING_SKU = "NO-SUCH-SKU"
+# The handler process's threads: its main thread and the pool in which Connexion's FlaskApp
+# runs Flask (a2wsgi's ThreadPoolExecutor, 10 workers). The pool starts another worker when a
+# request comes before the last one's worker has marked itself idle (more often on a busy
+# machine), up to its size; a leak has no such bound.
+MOST_THREADS = 1 + 10
 
 
 @dataclass
@@ -112,3 +117,14 @@ def soak(function, watch, user, password, requests, window):
             )
             latencies, descriptors, threads = [], [], []
     return windows
+
+
+def health_verdicts(windows):
+    """[(reading, its counts after the first window (the warm-up), target met)]: open file
+    descriptors stay constant, threads stay within MOST_THREADS."""
+    verdicts = []
+    for name in ("descriptors", "threads"):
+        counts = sorted({count for w in windows[1:] for count in getattr(w, name)})
+        met = len(counts) == 1 if name == "descriptors" else counts[-1] <= MOST_THREADS
+        verdicts.append((name, counts, met))
+    return verdicts
