@@ -136,8 +136,16 @@ resolve_region() {
 }
 
 # require_known_region: an unknown region fails here, not as a DNS error deep inside a call.
+# The regions are Lambda's as the tools virtualenv's botocore lists them, written to a file
+# once per install of its requirements: every script checks, and a Python start costs 0.1 s.
 require_known_region() {
-    deploy_helper known-region "$AWS_REGION" ||
+    local regions="$TOOLS_VENV/lambda-regions.txt" listing
+    if [[ ! "$regions" -nt "$(venv_stamp "$TOOLS_VENV" "$LIB_DIR/requirements-tools.txt")" ]]; then
+        listing="$(mktemp "$regions.XXXXXX")"
+        deploy_helper lambda-regions >"$listing" || die "could not list the AWS regions (botocore's endpoint data)"
+        mv -f "$listing" "$regions"
+    fi
+    grep -qxF "$AWS_REGION" "$regions" ||
         die "unknown AWS region '$AWS_REGION'. Set AWS_REGION to a region such as us-east-1 or eu-west-1."
 }
 
@@ -399,13 +407,18 @@ runtime_python() {
     fi
 }
 
+# venv_stamp VENV REQUIREMENTS: the file in which ensure_venv notes what it installed.
+venv_stamp() {
+    printf '%s/.installed-%s-%s\n' "$1" "$(basename "$(dirname "$2")")" "$(basename "$2")"
+}
+
 # ensure_venv DIR REQUIREMENTS PYTHON: creates the virtualenv and installs the pinned
 # requirements; does nothing when that file has not changed since the last install. A
 # virtualenv of another Python version (e.g. after a runtime change) is made anew.
 ensure_venv() {
     local venv="$1" requirements="$2" python="$3"
     local stamp
-    stamp="$venv/.installed-$(basename "$(dirname "$requirements")")-$(basename "$requirements")"
+    stamp="$(venv_stamp "$venv" "$requirements")"
     require_command "$python" "Install Python 3.11 (python.org, pyenv or your package manager)."
     "$python" -c '' >/dev/null 2>&1 || die "'$python' does not run; install it (python.org, pyenv or your package manager)."
     if [[ -x "$venv/bin/python" && "$("$venv/bin/python" -V 2>&1)" != "$("$python" -V 2>&1)" ]]; then
