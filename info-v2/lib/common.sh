@@ -437,13 +437,17 @@ ensure_venv() {
 }
 
 # install_requirements VENV REQUIREMENTS: uv installs them (about six times faster than pip
-# here: 8 s against 49 s for the tests' requirements), from the index pip is configured with.
+# here: 8 s against 49 s for the tests' requirements), from the index pip is configured with;
+# pip installs uv itself (requirements-installer.txt) unless that version is there already.
 # It compiles their bytecode, as pip does: the offline Lambda runtime runs python -B (Lambda's
 # /var/task is read-only), which would otherwise compile botocore anew at every cold start.
 install_requirements() {
-    local venv="$1" requirements="$2" index
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -r "$LIB_DIR/requirements-installer.txt" || return 1
+    local venv="$1" requirements="$2" index uv_version
+    uv_version="$(sed -n 's/^uv==//p' "$LIB_DIR/requirements-installer.txt")"
+    if [[ "$("$venv/bin/uv" --version 2>/dev/null)" != "uv $uv_version "* ]]; then
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -r "$LIB_DIR/requirements-installer.txt" || return 1
+    fi
     index="$("$venv/bin/python" -m pip config get global.index-url 2>/dev/null || true)"
     UV_DEFAULT_INDEX="${UV_DEFAULT_INDEX:-${index:-https://pypi.org/simple}}" \
         "$venv/bin/uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" -r "$requirements"
