@@ -3,7 +3,7 @@
 An `aws` process spends about 0.3 s of CPU before it sends its first byte: Python starts
 and imports botocore and the CLI's customisations. The suite's scripts make about 1,200
 calls, and on 2 cores that start-up was half of the suite's time. This server imports the
-CLI once; the `aws` on the tests' PATH (written by start()) is a small client that hands
+CLI once; the `aws` on the tests' PATH (written by started()) is a small client that hands
 the server its arguments, environment, folder and standard streams, and exits with the
 status of the call. For each call the server forks, and the child runs the virtualenv's own
 `aws` script on the caller's streams: the same code as `aws` run as a process of its own.
@@ -12,6 +12,7 @@ AWS_CLI_SERVER=off in the environment of tests/run.sh turns it off.
     python tests/aws_cli_server.py SOCKET     serves until terminated
 """
 
+import ast
 import gc
 import importlib
 import os
@@ -65,9 +66,8 @@ def run_call(connection):
     status = 255
     try:
         header, streams, _, _ = socket.recv_fds(connection, 4, STREAMS)
-        argv, environment, folder = eval(  # noqa: S307 -- the repr of our own client, on a private socket
-            receive_exactly(connection, int.from_bytes(header, "big")).decode()
-        )
+        request = receive_exactly(connection, int.from_bytes(header, "big"))
+        argv, environment, folder = ast.literal_eval(request.decode())
         for target, stream in enumerate(streams):
             os.dup2(stream, target)
             os.close(stream)

@@ -2,7 +2,8 @@
 
 The emulator is moto's server mode, started in this process on a loopback port (each
 pytest-xdist worker has its own, and takes whole modules). The scripts under test are
-separate processes that reach it through AWS_ENDPOINT_URL, exactly as they would reach AWS;
+separate processes that reach it through AWS_ENDPOINT_URL, exactly as they would reach AWS
+(their `aws` is the AWS CLI forked from a server per worker: tests/aws_cli_server.py);
 tests read back what the scripts created through boto3, and call the deployed API through
 the local gateway (tools/local_gateway.py), whose functions run in the emulator's Lambda
 Invoke (tools/lambda_invoke.py: the package the emulator holds, in a clean interpreter).
