@@ -32,5 +32,5 @@ refuse_port_in_use() {
 refuse_port_in_use "$(port_argument "$@")"
 ensure_tools_venv
 runtime="$(runtime_python)" || exit 1
-ensure_venv "$RUNTIME_VENV" "$REPO_DIR/tools/requirements-lambda-runtime.txt" "$runtime"
+ensure_runtime_venv "$runtime"
 exec "$TOOLS_VENV/bin/python" "$REPO_DIR/tools/aws_emulator.py" "$@"

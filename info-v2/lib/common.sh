@@ -394,6 +394,16 @@ ensure_tools_venv() {
     ensure_venv "$TOOLS_VENV" "$LIB_DIR/requirements-tools.txt" "$PYTHON"
 }
 
+# ensure_packaging_venv PYTHON: .venv-lambda, Zappa under the Lambda runtime's PYTHON.
+ensure_packaging_venv() {
+    ensure_venv "$LAMBDA_VENV" "$LIB_DIR/requirements-zappa.txt" "$1"
+}
+
+# ensure_runtime_venv PYTHON: .venv-runtime, the offline Lambda runtime (PYTHON and boto3).
+ensure_runtime_venv() {
+    ensure_venv "$RUNTIME_VENV" "$REPO_DIR/tools/requirements-lambda-runtime.txt" "$1"
+}
+
 # runtime_python: the path of the Lambda runtime's Python ($LAMBDA_PYTHON): the one on PATH,
 # else one that pyenv has installed without activating it.
 runtime_python() {

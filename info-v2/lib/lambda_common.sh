@@ -34,7 +34,7 @@ lambda_setup() {
     aws_preflight
     require_table
     LAMBDA_PYTHON_PATH="$(runtime_python)" || exit 1
-    ensure_venv "$LAMBDA_VENV" "$LIB_DIR/requirements-zappa.txt" "$LAMBDA_PYTHON_PATH"
+    ensure_packaging_venv "$LAMBDA_PYTHON_PATH"
     deployment_names
     WORK_DIR="$(mktemp -d)"
     APP_DIR="$WORK_DIR/app"
