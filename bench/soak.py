@@ -120,11 +120,15 @@ def soak(function, watch, user, password, requests, window):
 
 
 def health_verdicts(windows):
-    """[(reading, its counts after the first window (the warm-up), target met)]: open file
-    descriptors stay constant, threads stay within MOST_THREADS."""
-    verdicts = []
-    for name in ("descriptors", "threads"):
-        counts = sorted({count for w in windows[1:] for count in getattr(w, name)})
-        met = len(counts) == 1 if name == "descriptors" else counts[-1] <= MOST_THREADS
-        verdicts.append((name, counts, met))
-    return verdicts
+    """[(reading, its counts after the first window (the warm-up), target, target met)]: open
+    file descriptors stay constant, threads stay within MOST_THREADS."""
+    descriptors = counts_after_warm_up(windows, "descriptors")
+    threads = counts_after_warm_up(windows, "threads")
+    return [
+        ("descriptors", descriptors, "constant", len(descriptors) == 1),
+        ("threads", threads, f"at most {MOST_THREADS}", threads[-1] <= MOST_THREADS),
+    ]
+
+
+def counts_after_warm_up(windows, reading):
+    return sorted({count for w in windows[1:] for count in getattr(w, reading)})
